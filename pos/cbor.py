@@ -1,0 +1,174 @@
+"""Strict CBOR decoding (RFC 8949) under SPEC 3.2's parsing rules.
+
+Why not cbor2's decoder: ``cbor2.loads`` ignores trailing bytes, turns bignum tags (2, 3) into
+plain ints indistinguishable from major type 0, and gives meaning to semantic tags (shared
+references, sets, dates) that an OWT1 document must never carry. SPEC 3.2 wants definite
+lengths only, no duplicate map keys, no trailing bytes and exact types, so this decoder reports
+what the bytes are and nothing more: tags stay ``Tag``, simple values stay ``Simple``, floats
+stay ``Float``, and the callers' type checks (``type(v) is int``) see them as the wrong type.
+
+Limits are checked before work: a length or count larger than the bytes left is refused before
+anything is allocated, nesting is capped, and map keys must be int, text or bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pos.errors import CborError
+
+DEFAULT_MAX_DEPTH = 16
+_ID_LEN = 8
+_ID_HEAD = 0x40 | _ID_LEN  # bstr of length 8
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    tag: int
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Simple:
+    value: int  # 20 false, 21 true, 22 null, 23 undefined, others unassigned
+
+
+@dataclass(frozen=True, slots=True)
+class Float:
+    raw: bytes  # never interpreted: no OWT1 field is a float
+
+
+class PackedIds:
+    """A CBOR array of 8-byte byte strings kept as its raw 9-byte records.
+
+    Used for deny lists of a million ids: one bytes object instead of a million Python objects.
+    Record ``i`` is ``buf[9*i : 9*i+9]``: the 0x48 head byte, then the id.
+    """
+
+    __slots__ = ("buf", "count")
+
+    def __init__(self, buf: bytes, count: int) -> None:
+        self.buf = buf
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def id_at(self, i: int) -> bytes:
+        o = 9 * i + 1
+        return self.buf[o : o + _ID_LEN]
+
+
+def loads(
+    data: bytes,
+    *,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    packed_ids: bool = False,
+) -> Any:
+    """Decode exactly one CBOR item that spans all of ``data``; raise ``CborError`` otherwise."""
+    if not isinstance(data, bytes):
+        data = bytes(data)
+    dec = _Decoder(data, max_depth, packed_ids)
+    value = dec.item(0)
+    if dec.pos != len(data):
+        raise CborError(f"{len(data) - dec.pos} trailing bytes")
+    return value
+
+
+class _Decoder:
+    __slots__ = ("data", "end", "max_depth", "packed_ids", "pos")
+
+    def __init__(self, data: bytes, max_depth: int, packed_ids: bool) -> None:
+        self.data = data
+        self.pos = 0
+        self.end = len(data)
+        self.max_depth = max_depth
+        self.packed_ids = packed_ids
+
+    def _head(self) -> tuple[int, int, int]:
+        """Return (major type, additional info, argument) and advance past the head."""
+        data, pos = self.data, self.pos
+        if pos >= self.end:
+            raise CborError("unexpected end of data")
+        ib = data[pos]
+        mt, ai = ib >> 5, ib & 0x1F
+        if ai < 24:
+            self.pos = pos + 1
+            return mt, ai, ai
+        if ai > 27:
+            if ai == 31:
+                raise CborError("indefinite length or break is not allowed")
+            raise CborError(f"reserved additional information {ai}")
+        n = 1 << (ai - 24)
+        if pos + 1 + n > self.end:
+            raise CborError("unexpected end of data in a head")
+        self.pos = pos + 1 + n
+        return mt, ai, int.from_bytes(data[pos + 1 : pos + 1 + n], "big")
+
+    def _take(self, n: int) -> bytes:
+        pos = self.pos
+        if n > self.end - pos:
+            raise CborError("string longer than the data left")
+        self.pos = pos + n
+        return self.data[pos : pos + n]
+
+    def item(self, depth: int) -> Any:
+        mt, ai, arg = self._head()
+        if mt == 0:
+            return arg
+        if mt == 1:
+            return -1 - arg
+        if mt == 2:
+            return self._take(arg)
+        if mt == 3:
+            try:
+                return self._take(arg).decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise CborError("text string is not UTF-8") from exc
+        if mt == 7:
+            return self._simple(ai, arg)
+        if depth >= self.max_depth:
+            raise CborError("nesting too deep")
+        if mt == 4:
+            return self._array(arg, depth + 1)
+        if mt == 5:
+            return self._map(arg, depth + 1)
+        return Tag(arg, self.item(depth + 1))  # mt == 6
+
+    def _simple(self, ai: int, arg: int) -> Simple | Float:
+        if ai >= 25:
+            return Float(self.data[self.pos - (1 << (ai - 24)) : self.pos])
+        if ai == 24 and arg < 32:
+            raise CborError("two-byte simple value below 32")
+        return Simple(arg)
+
+    def _array(self, count: int, depth: int) -> list[Any] | PackedIds:
+        if count > self.end - self.pos:
+            raise CborError("array longer than the data left")
+        if self.packed_ids and count and self.data[self.pos] == _ID_HEAD:
+            packed = self._packed(count)
+            if packed is not None:
+                return packed
+        return [self.item(depth) for _ in range(count)]
+
+    def _packed(self, count: int) -> PackedIds | None:
+        size = 9 * count
+        buf = self.data[self.pos : self.pos + size]
+        if len(buf) != size or buf[0::9] != bytes([_ID_HEAD]) * count:
+            return None  # not uniform: decode item by item, which reports what is wrong
+        self.pos += size
+        return PackedIds(buf, count)
+
+    def _map(self, count: int, depth: int) -> dict[Any, Any]:
+        if 2 * count > self.end - self.pos:
+            raise CborError("map longer than the data left")
+        out: dict[Any, Any] = {}
+        for _ in range(count):
+            key = self.item(depth)
+            if type(key) not in (int, str, bytes):
+                raise CborError(f"map key of type {type(key).__name__}")
+            if key in out:
+                raise CborError(f"duplicate map key {key!r}")
+            out[key] = self.item(depth)
+        return out

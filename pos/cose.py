@@ -1,0 +1,99 @@
+"""COSE_Sign1 (RFC 9052 section 4.2) as OWT1 uses it: structure, headers, Sig_structure.
+
+Only what SPEC section 1 needs: tag 18 optional, protected header as a bstr-wrapped map, the
+unprotected map ignored except that a label in both buckets is malformed, ``crit`` refused,
+external_aad empty. Keys and algorithms live in ``pos.sigs``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pos import cbor
+from pos.errors import CborError
+
+TAG_SIGN1 = 18
+HDR_ALG = 1
+HDR_CRIT = 2
+HDR_KID = 4
+
+_SIG1_CONTEXT = b"\x6aSignature1"
+
+
+class CoseError(CborError):
+    """A COSE_Sign1 that is not well formed under SPEC 1 and 3.2."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sign1:
+    protected: bytes  # the exact bstr contents, as signed
+    headers: dict[Any, Any]  # the decoded protected map
+    payload: bytes
+    signature: bytes
+
+    @property
+    def alg(self) -> Any:
+        return self.headers.get(HDR_ALG)
+
+    def to_be_signed(self) -> bytes:
+        return sig_structure(self.protected, self.payload)
+
+
+def _bstr_head(n: int) -> bytes:
+    if n < 24:
+        return bytes([0x40 | n])
+    if n < 0x100:
+        return bytes([0x58, n])
+    if n < 0x10000:
+        return b"\x59" + n.to_bytes(2, "big")
+    if n < 0x100000000:
+        return b"\x5a" + n.to_bytes(4, "big")
+    return b"\x5b" + n.to_bytes(8, "big")
+
+
+def sig_structure(protected: bytes, payload: bytes) -> bytes:
+    """``["Signature1", protected, h'', payload]`` in CBOR, built without a general encoder."""
+    return b"".join(
+        (
+            b"\x84",
+            _SIG1_CONTEXT,
+            _bstr_head(len(protected)),
+            protected,
+            b"\x40",
+            _bstr_head(len(payload)),
+            payload,
+        )
+    )
+
+
+def parse_sign1(data: bytes, *, packed_ids: bool = False) -> tuple[Sign1, Any]:
+    """Parse a COSE_Sign1 and its payload; return the envelope and the decoded payload.
+
+    Raises ``CborError`` (or its subclass ``CoseError``) for anything malformed.
+    """
+    obj = cbor.loads(data)
+    if isinstance(obj, cbor.Tag):
+        if obj.tag != TAG_SIGN1:
+            raise CoseError(f"tag {obj.tag} is not COSE_Sign1")
+        obj = obj.value
+    if type(obj) is not list or len(obj) != 4:
+        raise CoseError("COSE_Sign1 must be an array of four items")
+    protected, unprotected, payload, signature = obj
+    if type(protected) is not bytes or type(payload) is not bytes or type(signature) is not bytes:
+        raise CoseError("protected, payload and signature must be byte strings")
+    if type(unprotected) is not dict:
+        raise CoseError("unprotected header must be a map")
+    headers = cbor.loads(protected) if protected else {}
+    if type(headers) is not dict:
+        raise CoseError("protected header must be a map")
+    if HDR_CRIT in headers:
+        raise CoseError("crit header: no critical extension is defined")
+    both = headers.keys() & unprotected.keys()
+    if both:
+        raise CoseError(f"header label {sorted(both, key=repr)[0]!r} in both buckets")
+    alg = headers.get(HDR_ALG)
+    if type(alg) is not int:
+        raise CoseError("protected alg missing or not an integer")
+    body = cbor.loads(payload, packed_ids=packed_ids)
+    return Sign1(protected, headers, payload, signature), body

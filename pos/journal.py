@@ -1,0 +1,288 @@
+"""The journal: the durable, tamper-evident local queue of accepted payments (SPEC 3.4).
+
+SQLite in WAL mode with ``synchronous=FULL``: a commit returns only after the WAL is fsynced,
+so a payment is on stable storage before anyone is told APPROVED (see README for the measured
+cost against ``NORMAL``, which can lose the last commits on power failure). The replay check,
+the exposure caps and the insert run in one ``BEGIN IMMEDIATE`` transaction, so concurrent
+writers on one data dir are serialised and cannot both pass a cap.
+
+``UNIQUE (wallet_id, counter)`` is both the replay refusal and the upload's idempotency key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from pos import chain
+from pos.decision import PaymentRequest, Policy, TerminalState
+from pos.errors import Decline, StorageError
+from pos.fsutil import atomic_write
+from pos.identity import Identity
+from pos.reasons import STORAGE_FAILURE
+from pos.risk import Exposure, check_risk
+from pos.schema import SCHEMA, STATE_ACKED, STATE_PENDING
+from pos.sealing import Sealer
+from pos.tokens import Token
+
+log = logging.getLogger("pos.journal")
+
+DB_FILE = "journal.db"
+HEAD_FILE = "journal.head"
+DEFAULT_HEAD_EVERY = 16
+_STORAGE_ERRORS = (sqlite3.OperationalError, sqlite3.DatabaseError, OSError)
+
+
+class Journal:
+    def __init__(
+        self, data_dir: Path, *, head_every: int = DEFAULT_HEAD_EVERY, identity: Identity | None = None
+    ) -> None:
+        self.dir = Path(data_dir)
+        self.head_every = max(1, head_every)
+        self.identity = identity or Identity(self.dir)
+        self.sealer = Sealer(self.dir)
+        self._db: sqlite3.Connection | None = None
+        self._connect()
+        if not (self.dir / HEAD_FILE).exists() and self._last() is None:
+            self._write_head_file(
+                0, chain.GENESIS, self.identity.sign(chain.head_message(0, chain.GENESIS)), durable=True
+            )
+
+    # -- connection -------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        if self._db is None:
+            try:
+                db = sqlite3.connect(self.dir / DB_FILE, isolation_level=None, timeout=10.0)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                db.executescript(SCHEMA)
+            except _STORAGE_ERRORS as exc:
+                raise StorageError(f"cannot open the journal: {exc}") from exc
+            self._db = db
+        return self._db
+
+    def _drop_connection(self) -> None:
+        """After an I/O error the connection may be unusable: reopen on the next call."""
+        if self._db is not None:
+            try:
+                self._db.close()
+            except _STORAGE_ERRORS:
+                pass
+            self._db = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        return self._connect()
+
+    # -- reads ------------------------------------------------------------------------------
+    def _last(self) -> tuple[int, bytes] | None:
+        row = self.db.execute("SELECT seq, hash FROM payments ORDER BY seq DESC LIMIT 1").fetchone()
+        return (row[0], row[1]) if row else None
+
+    def state(self, now: int) -> TerminalState:
+        try:
+            db = self.db
+            row = db.execute("SELECT time FROM payments ORDER BY seq DESC LIMIT 1").fetchone()
+            locked = db.execute(
+                "SELECT wallet_id FROM velocity_locks WHERE cleared_by IS NULL AND until > ?",
+                (now,),
+            ).fetchall()
+        except _STORAGE_ERRORS as exc:
+            self._drop_connection()
+            raise Decline(STORAGE_FAILURE, f"journal unreadable: {exc}") from exc
+        return TerminalState(row[0] if row else None, frozenset(w for (w,) in locked))
+
+    def _exposure(self, db: sqlite3.Connection, token: Token) -> Exposure:
+        seen = db.execute(
+            "SELECT 1 FROM payments WHERE wallet_id = ? AND counter = ? AND kind = 'payment'",
+            (token.cert.wallet_id, token.counter),
+        ).fetchone()
+        wallet = db.execute(
+            "SELECT pending FROM wallet_exposure WHERE wallet_id = ?", (token.cert.wallet_id,)
+        ).fetchone()
+        count, total = db.execute("SELECT pending_count, pending_total FROM totals").fetchone()
+        return Exposure(seen is not None, wallet[0] if wallet else 0, count, total)
+
+    # -- the commit -------------------------------------------------------------------------
+    def commit(self, token: Token, amount: int, request: PaymentRequest, policy: Policy) -> int:
+        """Check replay and exposure, then store the payment durably; return its seq.
+
+        Raises ``Decline`` for a risk rule or ``storage_failure``. Returns only after COMMIT
+        has returned, i.e. after the WAL is fsynced (``synchronous=FULL``).
+        """
+        head: tuple[int, bytes, bytes] | None = None
+        try:
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                check_risk(token, amount, self._exposure(db, token), policy)
+                seq, row_hash = self._insert(db, token, amount, request)
+                if seq % self.head_every == 0:
+                    head = self._sign_head(db, seq, row_hash, request.now)
+                db.execute("COMMIT")
+            except BaseException:
+                _rollback(db)
+                raise
+        except _STORAGE_ERRORS as exc:
+            self._drop_connection()
+            log.error("journal commit failed: %s", exc)
+            raise Decline(STORAGE_FAILURE, str(exc)) from exc
+        if head is not None:
+            self._write_head_file(*head, durable=False)
+        return seq
+
+    def _insert(
+        self, db: sqlite3.Connection, token: Token, amount: int, request: PaymentRequest
+    ) -> tuple[int, bytes]:
+        last = self._last()
+        seq, prev = (last[0] + 1, last[1]) if last else (1, chain.GENESIS)
+        row = chain.Row(
+            seq=seq,
+            time=request.now,
+            kind="payment",
+            wallet_id=token.cert.wallet_id,
+            counter=token.counter,
+            amount=amount,
+            currency=request.currency,
+            mode=token.mode,
+            terminal_id=request.terminal_id,
+            token_digest=chain.token_digest(token.raw),
+            prev_hash=prev,
+        )
+        row_hash = row.hash()
+        db.execute(
+            "INSERT INTO payments (seq, time, kind, wallet_id, counter, amount, currency, mode,"
+            " terminal_id, token_digest, token_ct, prev_hash, hash, state)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                seq, row.time, row.kind, row.wallet_id, row.counter, amount, row.currency,
+                row.mode, row.terminal_id, row.token_digest, self.sealer.seal(seq, token.raw),
+                prev, row_hash, STATE_PENDING,
+            ),
+        )  # fmt: skip
+        db.execute(
+            "INSERT INTO wallet_exposure (wallet_id, pending) VALUES (?, ?)"
+            " ON CONFLICT (wallet_id) DO UPDATE SET pending = pending + excluded.pending",
+            (row.wallet_id, amount),
+        )
+        db.execute(
+            "UPDATE totals SET pending_count = pending_count + 1, pending_total = pending_total + ?",
+            (amount,),
+        )
+        return seq, row_hash
+
+    # -- signed heads -----------------------------------------------------------------------
+    def _sign_head(
+        self, db: sqlite3.Connection, seq: int, row_hash: bytes, now: int
+    ) -> tuple[int, bytes, bytes]:
+        sig = self.identity.sign(chain.head_message(seq, row_hash))
+        db.execute(
+            "INSERT OR REPLACE INTO heads (seq, hash, time, sig) VALUES (?, ?, ?, ?)",
+            (seq, row_hash, now, sig),
+        )
+        return seq, row_hash, sig
+
+    def _write_head_file(self, seq: int, row_hash: bytes, sig: bytes, *, durable: bool) -> None:
+        """The newest signed head, kept outside the database so a cut tail shows."""
+        doc = {"seq": seq, "hash": row_hash.hex(), "sig": sig.hex(), "key": self.identity.public_raw.hex()}
+        try:
+            atomic_write(self.dir / HEAD_FILE, json.dumps(doc).encode(), durable=durable)
+        except OSError as exc:  # the head in the database still stands; verify reports a gap
+            log.warning("could not write %s: %s", HEAD_FILE, exc)
+
+    def seal_head(self, now: int) -> int | None:
+        """Sign the newest row if it is not signed yet and write the head file durably."""
+        db = self.db
+        last = self._last()
+        if last is None:
+            return None
+        seq, row_hash = last
+        signed = db.execute("SELECT hash, sig FROM heads WHERE seq = ?", (seq,)).fetchone()
+        if signed is None:
+            db.execute("BEGIN IMMEDIATE")
+            _s, _h, sig = self._sign_head(db, seq, row_hash, now)
+            db.execute("COMMIT")
+        else:
+            sig = signed[1]
+        self._write_head_file(seq, row_hash, sig, durable=True)
+        return int(seq)
+
+    def close(self, now: int | None = None) -> None:
+        """On shutdown: sign the head (SPEC: "at least every N rows and on shutdown")."""
+        if self._db is None:
+            return
+        try:
+            if now is not None:
+                self.seal_head(now)
+        except _STORAGE_ERRORS as exc:
+            log.error("could not seal the journal head on close: %s", exc)
+        finally:
+            self._drop_connection()
+
+    # -- upload state -----------------------------------------------------------------------
+    def acknowledge(self, seqs: list[int]) -> int:
+        """Mark rows acknowledged by the collector; lowers wallet and terminal exposure."""
+        db = self.db
+        done = 0
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for seq in seqs:
+                row = db.execute(
+                    "SELECT wallet_id, amount FROM payments WHERE seq = ? AND state = ?",
+                    (seq, STATE_PENDING),
+                ).fetchone()
+                if row is None:
+                    continue  # already acknowledged: acknowledging is idempotent
+                db.execute("UPDATE payments SET state = ? WHERE seq = ?", (STATE_ACKED, seq))
+                db.execute(
+                    "UPDATE wallet_exposure SET pending = pending - ? WHERE wallet_id = ?",
+                    (row[1], row[0]),
+                )
+                db.execute(
+                    "UPDATE totals SET pending_count = pending_count - 1, pending_total = pending_total - ?",
+                    (row[1],),
+                )
+                done += 1
+            db.execute("COMMIT")
+        except BaseException:
+            _rollback(db)
+            raise
+        return done
+
+    def rows(self, since_seq: int = 0) -> Iterator[dict[str, Any]]:
+        cur = self.db.execute(
+            "SELECT seq, time, kind, wallet_id, counter, amount, currency, mode, terminal_id,"
+            " state FROM payments WHERE seq > ? ORDER BY seq",
+            (since_seq,),
+        )
+        for seq, time, kind, wid, counter, amount, cur_, mode, tid, state in cur:
+            yield {
+                "seq": seq,
+                "time": time,
+                "kind": kind,
+                "wallet_id": wid.hex(),
+                "counter": counter,
+                "amount": amount,
+                "currency": cur_,
+                "mode": mode,
+                "terminal_id": tid,
+                "state": "acknowledged" if state == STATE_ACKED else "pending",
+            }
+
+    def summary(self) -> dict[str, int]:
+        db = self.db
+        ((n, total),) = db.execute("SELECT count(*), coalesce(sum(amount), 0) FROM payments").fetchall()
+        count, pending = db.execute("SELECT pending_count, pending_total FROM totals").fetchone()
+        return {"payments": n, "total": total, "pending_count": count, "pending_total": pending}
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    try:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+    except _STORAGE_ERRORS:
+        pass  # the connection is dropped by the caller; SQLite rolls back on reopen

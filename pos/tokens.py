@@ -1,0 +1,174 @@
+"""OWT1 payment tokens (typ 4) and wallet certificates (typ 3): strict parsing, SPEC 1 and 3.2.
+
+Parsing decides only "well formed or ``malformed``"; every other rule is in ``pos.verify`` so the
+table order of SPEC 3.5 is kept in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pos import cose, reasons, sigs
+from pos.cose import Sign1
+from pos.errors import CborError, Decline
+
+MAX_TOKEN_BYTES = 2048
+MAX_TOKEN_LIFETIME_S = 120
+WALLET_ID_LEN = 8
+KID_LEN = 8
+CHALLENGE_LEN = 16
+
+TYP_TRUST_LIST, TYP_DENY_LIST, TYP_CERTIFICATE, TYP_TOKEN = 1, 2, 3, 4
+
+# Payload labels (SPEC 1)
+L_TYP, L_IAT, L_EXP = 0, 1, 2
+L_WALLET_ID, L_WALLET_KEY, L_CURRENCY = 6, 7, 8
+L_PAYMENT_LIMIT, L_OFFLINE_LIMIT = 9, 10
+L_COUNTER, L_QR_MAX, L_NFC_AMOUNT, L_NFC_CHALLENGE, L_NFC_TERMINAL, L_CERT = 11, 12, 13, 14, 15, 16
+
+MODE_QR = "qr"
+MODE_NFC = "nfc"
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate:
+    envelope: Sign1
+    kid: bytes
+    iat: int
+    exp: int
+    wallet_id: bytes
+    wallet_key: sigs.PublicKey
+    currency: str
+    payment_limit: int
+    offline_limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    raw: bytes
+    envelope: Sign1
+    cert: Certificate
+    iat: int
+    exp: int
+    wallet_id: bytes
+    currency: str
+    counter: int
+    mode: str
+    max_amount: int | None  # QR mode, label 12
+    amount: int | None  # NFC mode, label 13
+    challenge: bytes | None
+    terminal_id: str | None
+
+
+def _malformed(what: str) -> Decline:
+    return Decline(reasons.MALFORMED, what)
+
+
+def uint(body: dict[Any, Any], label: int) -> int:
+    v = body.get(label)
+    if type(v) is not int or v < 0:
+        raise _malformed(f"label {label} must be an unsigned integer")
+    return v
+
+
+def bstr(body: dict[Any, Any], label: int, length: int | None = None) -> bytes:
+    v = body.get(label)
+    if type(v) is not bytes or (length is not None and len(v) != length):
+        want = f"{length} bytes" if length is not None else "a byte string"
+        raise _malformed(f"label {label} must be {want}")
+    return v
+
+
+def tstr(body: dict[Any, Any], label: int) -> str:
+    v = body.get(label)
+    if type(v) is not str:
+        raise _malformed(f"label {label} must be a text string")
+    return v
+
+
+def payload_map(body: Any, typ: int) -> dict[int, Any]:
+    """The payload must be a map with integer labels and label 0 equal to ``typ``."""
+    if type(body) is not dict:
+        raise _malformed("payload is not a map")
+    if any(type(k) is not int for k in body):
+        raise _malformed("payload has a non-integer label")
+    if body.get(L_TYP) != typ or type(body.get(L_TYP)) is not int:
+        raise _malformed(f"payload typ is not {typ}")
+    return body
+
+
+def _sign1(data: bytes) -> tuple[Sign1, Any]:
+    try:
+        return cose.parse_sign1(data)
+    except CborError as exc:
+        raise _malformed(str(exc)) from exc
+
+
+def parse_certificate(data: bytes) -> Certificate:
+    env, body = _sign1(data)
+    body = payload_map(body, TYP_CERTIFICATE)
+    kid = env.headers.get(cose.HDR_KID)
+    if type(kid) is not bytes or len(kid) != KID_LEN:
+        raise _malformed("certificate needs a protected 8-byte kid")
+    iat, exp = uint(body, L_IAT), uint(body, L_EXP)
+    if exp < iat:
+        raise _malformed("certificate exp before iat")
+    try:
+        key = sigs.load_cose_key(body.get(L_WALLET_KEY))
+    except CborError as exc:
+        raise _malformed(str(exc)) from exc
+    return Certificate(
+        envelope=env,
+        kid=kid,
+        iat=iat,
+        exp=exp,
+        wallet_id=bstr(body, L_WALLET_ID, WALLET_ID_LEN),
+        wallet_key=key,
+        currency=tstr(body, L_CURRENCY),
+        payment_limit=uint(body, L_PAYMENT_LIMIT),
+        offline_limit=uint(body, L_OFFLINE_LIMIT),
+    )
+
+
+def parse_token(data: bytes) -> Token:
+    """Parse a typ-4 COSE_Sign1 and the certificate inside it, or raise ``Decline(malformed)``."""
+    if len(data) > MAX_TOKEN_BYTES:
+        raise _malformed(f"token of {len(data)} bytes is over {MAX_TOKEN_BYTES}")
+    env, body = _sign1(data)
+    body = payload_map(body, TYP_TOKEN)
+    iat, exp = uint(body, L_IAT), uint(body, L_EXP)
+    if exp < iat or exp - iat > MAX_TOKEN_LIFETIME_S:
+        raise _malformed("token exp must lie within 120 s after iat")
+    wallet_id = bstr(body, L_WALLET_ID, WALLET_ID_LEN)
+    currency = tstr(body, L_CURRENCY)
+    counter = uint(body, L_COUNTER)
+    nfc_labels = [label in body for label in (L_NFC_AMOUNT, L_NFC_CHALLENGE, L_NFC_TERMINAL)]
+    max_amount = amount = challenge = terminal_id = None
+    if L_QR_MAX in body:
+        if any(nfc_labels):
+            raise _malformed("token carries both QR and NFC labels")
+        mode, max_amount = MODE_QR, uint(body, L_QR_MAX)
+    elif all(nfc_labels):
+        mode = MODE_NFC
+        amount = uint(body, L_NFC_AMOUNT)
+        challenge = bstr(body, L_NFC_CHALLENGE, CHALLENGE_LEN)
+        terminal_id = tstr(body, L_NFC_TERMINAL)
+    else:
+        raise _malformed("token carries neither label 12 nor labels 13, 14 and 15")
+    cert = parse_certificate(bstr(body, L_CERT))
+    return Token(
+        raw=data,
+        envelope=env,
+        cert=cert,
+        iat=iat,
+        exp=exp,
+        wallet_id=wallet_id,
+        currency=currency,
+        counter=counter,
+        mode=mode,
+        max_amount=max_amount,
+        amount=amount,
+        challenge=challenge,
+        terminal_id=terminal_id,
+    )

@@ -1,0 +1,1 @@
+"""The command line and (later) the Textual app: the composition root wiring drivers to ``pos``."""
