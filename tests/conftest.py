@@ -74,7 +74,9 @@ def run_pos(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, d
     return code, doc, err
 
 
-def run_pos_process(argv: list[str], *, stdin: bytes | None = None, timeout: float = 60) -> subprocess.CompletedProcess[bytes]:
+def run_pos_process(
+    argv: list[str], *, stdin: bytes | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[bytes]:
     env = dict(os.environ, PYTHONHASHSEED="0")
     return subprocess.run(
         [str(POS_BIN), *argv], input=stdin, capture_output=True, timeout=timeout, env=env, check=False

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import Demo, run_pos, run_pos_process
-
 from pos.presentation import encode_text
+from tests.conftest import Demo, run_pos, run_pos_process
 
 
 def test_qr_token_is_approved_then_replay_declined_across_calls(demo: Demo, capsys) -> None:
