@@ -43,14 +43,17 @@ class Journal:
     ) -> None:
         self.dir = Path(data_dir)
         self.head_every = max(1, head_every)
-        self.identity = identity or Identity(self.dir)
-        self.sealer = Sealer(self.dir)
         self._db: sqlite3.Connection | None = None
-        self._connect()
-        if not (self.dir / HEAD_FILE).exists() and self._last() is None:
-            self._write_head_file(
-                0, chain.GENESIS, self.identity.sign(chain.head_message(0, chain.GENESIS)), durable=True
-            )
+        try:
+            self.identity = identity or Identity(self.dir)
+            self.sealer = Sealer(self.dir)
+            self._connect()
+            if not (self.dir / HEAD_FILE).exists() and self._last() is None:
+                genesis_sig = self.identity.sign(chain.head_message(0, chain.GENESIS))
+                atomic_write(self.dir / HEAD_FILE, self._head_doc(0, chain.GENESIS, genesis_sig))
+        except _STORAGE_ERRORS as exc:
+            self._drop_connection()
+            raise StorageError(f"cannot open the journal in {self.dir}: {exc}") from exc
 
     # -- connection -------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -188,11 +191,14 @@ class Journal:
 
     def _write_head_file(self, seq: int, row_hash: bytes, sig: bytes, *, durable: bool) -> None:
         """The newest signed head, kept outside the database so a cut tail shows."""
-        doc = {"seq": seq, "hash": row_hash.hex(), "sig": sig.hex(), "key": self.identity.public_raw.hex()}
         try:
-            atomic_write(self.dir / HEAD_FILE, json.dumps(doc).encode(), durable=durable)
+            atomic_write(self.dir / HEAD_FILE, self._head_doc(seq, row_hash, sig), durable=durable)
         except OSError as exc:  # the head in the database still stands; verify reports a gap
             log.warning("could not write %s: %s", HEAD_FILE, exc)
+
+    def _head_doc(self, seq: int, row_hash: bytes, sig: bytes) -> bytes:
+        doc = {"seq": seq, "hash": row_hash.hex(), "sig": sig.hex(), "key": self.identity.public_raw.hex()}
+        return json.dumps(doc).encode()
 
     def seal_head(self, now: int) -> int | None:
         """Sign the newest row if it is not signed yet and write the head file durably."""

@@ -19,6 +19,7 @@ from typing import Any
 from pos import config as configuration
 from pos import reasons
 from pos.decision import Decision, PaymentRequest
+from pos.errors import StorageError
 from pos.terminal import Terminal
 from ui import provisioning
 
@@ -57,8 +58,13 @@ def run(args: argparse.Namespace) -> int:
     cfg = provisioning.load_config(args)
     currency = configuration.check_currency(args.currency or cfg.currency or "", "--currency")
     presented = read_presentation(args.token)
-    terminal = provisioning.open_terminal(args, cfg)
     now = args.now if args.now is not None else int(time.time())
+    try:
+        terminal = provisioning.open_terminal(args, cfg)
+    except StorageError as exc:  # no journal, no approval: a decline, not a usage error
+        print(f"pos accept: {exc}", file=sys.stderr)
+        print(json.dumps(Decision.declined(reasons.STORAGE_FAILURE, args.amount).as_json()))
+        return 1
     try:
         request = PaymentRequest(
             amount=args.amount,

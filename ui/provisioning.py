@@ -13,7 +13,7 @@ from pathlib import Path
 from pos import config as configuration
 from pos import sigs, velocity
 from pos.config import Config
-from pos.errors import ConfigError, ListError
+from pos.errors import ConfigError, ListError, StorageError
 from pos.fsutil import ensure_dir
 from pos.keystore import KeyStore
 from pos.terminal import Terminal
@@ -70,7 +70,10 @@ def data_dir_of(args: argparse.Namespace, cfg: Config) -> Path:
     path = args.data_dir or cfg.data_dir
     if path is None:
         raise UsageError("--data-dir is required (or terminal.data_dir in --config)")
-    return ensure_dir(path)
+    try:
+        return ensure_dir(path)
+    except OSError as exc:
+        raise UsageError(f"cannot create the data dir {path}: {exc.strerror}") from None
 
 
 def read_file(path: Path, what: str) -> bytes:
@@ -111,12 +114,19 @@ def install_lists(args: argparse.Namespace, store: KeyStore, terminal: Terminal 
 
 
 def open_terminal(args: argparse.Namespace, cfg: Config) -> Terminal:
+    """Open the data dir's terminal and install the given lists; disk trouble is StorageError."""
     data_dir = data_dir_of(args, cfg)
     store = keystore_of(args, cfg, data_dir)
-    store.load()  # pins the root on first use, refuses another root later
-    terminal = Terminal(data_dir, store, policy=cfg.policy, head_every=cfg.head_every)
+    try:
+        store.load()  # pins the root on first use, refuses another root later
+        terminal = Terminal(data_dir, store, policy=cfg.policy, head_every=cfg.head_every)
+    except OSError as exc:
+        raise StorageError(f"cannot write to {data_dir}: {exc}") from exc
     try:
         install_lists(args, store, terminal)
+    except OSError as exc:
+        terminal.close()
+        raise StorageError(f"cannot install lists in {data_dir}: {exc}") from exc
     except BaseException:
         terminal.close()
         raise
