@@ -86,54 +86,50 @@ class _Decoder:
         self.max_depth = max_depth
         self.packed_ids = packed_ids
 
-    def _head(self) -> tuple[int, int, int]:
-        """Return (major type, additional info, argument) and advance past the head."""
-        data, pos = self.data, self.pos
-        if pos >= self.end:
+    def item(self, depth: int) -> Any:
+        # The head is parsed inline: this is the hot loop of every token (~60 items).
+        data, pos, end = self.data, self.pos, self.end
+        if pos >= end:
             raise CborError("unexpected end of data")
         ib = data[pos]
         mt, ai = ib >> 5, ib & 0x1F
+        pos += 1
         if ai < 24:
-            self.pos = pos + 1
-            return mt, ai, ai
-        if ai > 27:
-            if ai == 31:
-                raise CborError("indefinite length or break is not allowed")
+            arg = ai
+        elif ai < 28:
+            n = 1 << (ai - 24)
+            if pos + n > end:
+                raise CborError("unexpected end of data in a head")
+            arg = int.from_bytes(data[pos : pos + n], "big")
+            pos += n
+        elif ai == 31:
+            raise CborError("indefinite length or break is not allowed")
+        else:
             raise CborError(f"reserved additional information {ai}")
-        n = 1 << (ai - 24)
-        if pos + 1 + n > self.end:
-            raise CborError("unexpected end of data in a head")
-        self.pos = pos + 1 + n
-        return mt, ai, int.from_bytes(data[pos + 1 : pos + 1 + n], "big")
-
-    def _take(self, n: int) -> bytes:
-        pos = self.pos
-        if n > self.end - pos:
-            raise CborError("string longer than the data left")
-        self.pos = pos + n
-        return self.data[pos : pos + n]
-
-    def item(self, depth: int) -> Any:
-        mt, ai, arg = self._head()
         if mt == 0:
+            self.pos = pos
             return arg
-        if mt == 1:
-            return -1 - arg
-        if mt == 2:
-            return self._take(arg)
-        if mt == 3:
+        if mt == 2 or mt == 3:
+            if arg > end - pos:
+                raise CborError("string longer than the data left")
+            self.pos = pos + arg
+            if mt == 2:
+                return data[pos : pos + arg]
             try:
-                return self._take(arg).decode("utf-8")
+                return data[pos : pos + arg].decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise CborError("text string is not UTF-8") from exc
+        self.pos = pos
+        if mt == 1:
+            return -1 - arg
         if mt == 7:
             return self._simple(ai, arg)
         if depth >= self.max_depth:
             raise CborError("nesting too deep")
-        if mt == 4:
-            return self._array(arg, depth + 1)
         if mt == 5:
             return self._map(arg, depth + 1)
+        if mt == 4:
+            return self._array(arg, depth + 1)
         return Tag(arg, self.item(depth + 1))  # mt == 6
 
     def _simple(self, ai: int, arg: int) -> Simple | Float:

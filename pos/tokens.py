@@ -105,7 +105,26 @@ def _sign1(data: bytes) -> tuple[Sign1, Any]:
         raise _malformed(str(exc)) from exc
 
 
+_CERT_CACHE_SIZE = 4096
+_cert_cache: dict[bytes, Certificate] = {}
+
+
 def parse_certificate(data: bytes) -> Certificate:
+    """Parse a typ-3 certificate; memoised by its exact bytes (a pure function of them).
+
+    Returning wallets present the same certificate in every token: a gate or a vending machine
+    sees the same commuters all day. Only successful parses are kept, at most 4096, oldest out.
+    """
+    cert = _cert_cache.get(data)
+    if cert is None:
+        cert = _parse_certificate(data)
+        if len(_cert_cache) >= _CERT_CACHE_SIZE:
+            del _cert_cache[next(iter(_cert_cache))]
+        _cert_cache[data] = cert
+    return cert
+
+
+def _parse_certificate(data: bytes) -> Certificate:
     env, body = _sign1(data)
     body = payload_map(body, TYP_CERTIFICATE)
     kid = env.headers.get(cose.HDR_KID)

@@ -37,6 +37,7 @@ class IssuerKey:
     kid: bytes
     alg: int
     key: sigs.PublicKey | None  # None when alg is not one this terminal supports
+    raw_key: bytes
     nbf: int
     exp: int
     name: str
@@ -153,7 +154,7 @@ def _issuer(entry: Any, what: str) -> IssuerKey:
             raise ListError(f"{what}: {exc}") from None
     # An issuer under an algorithm this terminal lacks is kept but can verify nothing
     # (alg_mismatch): refusing the whole list would strand terminals on an old one.
-    return IssuerKey(kid=kid, alg=alg, key=key, nbf=nbf, exp=exp, name=name)
+    return IssuerKey(kid=kid, alg=alg, key=key, raw_key=raw_key, nbf=nbf, exp=exp, name=name)
 
 
 def parse_deny_list(raw: bytes, root: sigs.PublicKey) -> DenyList:

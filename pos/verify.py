@@ -14,7 +14,8 @@ from pos import sigs
 from pos.decision import PaymentRequest, Policy, TerminalState
 from pos.errors import Decline
 from pos.keystore import KeySnapshot
-from pos.tokens import MODE_NFC, Token, parse_token
+from pos.tokens import MODE_NFC, Certificate, Token, parse_token
+from pos.trust import IssuerKey
 
 
 def check_clock_and_lists(keys: KeySnapshot, now: int, policy: Policy, state: TerminalState) -> None:
@@ -62,7 +63,7 @@ def check_token(
         raise Decline(r.ALG_MISMATCH, "token alg does not fit the wallet key")
     if not issuer.valid_at(now):
         raise Decline(r.ISSUER_KEY_EXPIRED, f"issuer {issuer.name!r} valid {issuer.nbf}..{issuer.exp}")
-    if not sigs.verify(issuer.key, cert.envelope.signature, cert.envelope.to_be_signed()):
+    if not _issuer_signed(issuer, cert):
         raise Decline(r.BAD_ISSUER_SIGNATURE)
     if now < cert.iat - policy.skew_s:
         raise Decline(r.CERTIFICATE_NOT_YET_VALID)
@@ -84,6 +85,29 @@ def check_token(
         raise Decline(r.CURRENCY_MISMATCH)
     check_binding(token, request)
     check_amount(token, request)
+
+
+_VERIFIED_SIZE = 4096
+_verified: dict[tuple[bytes, bytes, int, bytes], None] = {}
+
+
+def _issuer_signed(issuer: IssuerKey, cert: Certificate) -> bool:
+    """The issuer's signature on a certificate, remembered once it has verified.
+
+    Keyed by the issuer's exact key bytes and alg and the certificate's exact bytes, so a new
+    trust list with another key for the same kid verifies afresh. Only successes are kept.
+    """
+    env = cert.envelope
+    key = (issuer.raw_key, env.protected + env.payload, issuer.alg, env.signature)
+    if key in _verified:
+        return True
+    assert issuer.key is not None
+    if not sigs.verify(issuer.key, env.signature, env.to_be_signed()):
+        return False
+    if len(_verified) >= _VERIFIED_SIZE:
+        del _verified[next(iter(_verified))]
+    _verified[key] = None
+    return True
 
 
 def check_binding(token: Token, request: PaymentRequest) -> None:
