@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from pos.errors import PosError
-from ui import cmd_accept, cmd_keys, cmd_sim, demo_headless
+from ui import cmd_accept, cmd_doctor, cmd_keys, cmd_sim, demo_headless
 
 EXIT_OK, EXIT_NO, EXIT_USAGE = 0, 1, 2
 
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_accept.register(sub)
     cmd_keys.register(sub)
     cmd_sim.register(sub)
+    cmd_doctor.register(sub)
     demo_headless.register(sub)
     return parser
 
