@@ -141,41 +141,86 @@ class Journal:
     def _insert(
         self, db: sqlite3.Connection, token: Token, amount: int, request: PaymentRequest
     ) -> tuple[int, bytes]:
-        last = self._last()
-        seq, prev = (last[0] + 1, last[1]) if last else (1, chain.GENESIS)
-        row = chain.Row(
-            seq=seq,
-            time=request.now,
-            kind="payment",
-            wallet_id=token.cert.wallet_id,
-            counter=token.counter,
-            amount=amount,
-            currency=request.currency,
-            mode=token.mode,
-            terminal_id=request.terminal_id,
-            token_digest=chain.token_digest(token.raw),
-            prev_hash=prev,
-        )
-        row_hash = row.hash()
-        db.execute(
-            "INSERT INTO payments (seq, time, kind, wallet_id, counter, amount, currency, mode,"
-            " terminal_id, token_digest, token_ct, prev_hash, hash, state)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                seq, row.time, row.kind, row.wallet_id, row.counter, amount, row.currency,
-                row.mode, row.terminal_id, row.token_digest, self.sealer.seal(seq, token.raw),
-                prev, row_hash, STATE_PENDING,
-            ),
+        wallet_id = token.cert.wallet_id
+        seq, row_hash = self._append(
+            db, "payment", request.now, wallet_id, token.counter, amount, request.currency,
+            token.mode, request.terminal_id, chain.token_digest(token.raw), token.raw,
         )  # fmt: skip
         db.execute(
             "INSERT INTO wallet_exposure (wallet_id, pending) VALUES (?, ?)"
             " ON CONFLICT (wallet_id) DO UPDATE SET pending = pending + excluded.pending",
-            (row.wallet_id, amount),
+            (wallet_id, amount),
         )
         db.execute(
             "UPDATE totals SET pending_count = pending_count + 1, pending_total = pending_total + ?",
             (amount,),
         )
+        return seq, row_hash
+
+    def reverse(self, seq: int, now: int, reason: str = "void") -> int:
+        """Record a reversal of payment ``seq`` (a void, a failed vend): a new row, never a deletion.
+
+        The reversal names the payment by its (wallet id, counter), carries its amount and token
+        digest, is chained and uploaded like any row, and can exist once per payment. Exposure is
+        left as it is: the payment counts until the collector acknowledges it (the safe side).
+        Returns the reversal's seq; raises ``KeyError`` for no such payment, ``ValueError`` when it
+        is already reversed, ``StorageError`` when the row cannot be stored.
+        """
+        try:
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                orig = db.execute(
+                    "SELECT wallet_id, counter, amount, currency, mode, terminal_id, token_digest"
+                    " FROM payments WHERE seq = ? AND kind = 'payment'",
+                    (seq,),
+                ).fetchone()
+                if orig is None:
+                    raise KeyError(f"no payment with seq {seq}")
+                done = db.execute(
+                    "SELECT 1 FROM payments WHERE kind = 'reversal' AND wallet_id = ? AND counter = ?",
+                    (orig[0], orig[1]),
+                ).fetchone()
+                if done is not None:
+                    raise ValueError(f"payment {seq} is already reversed")
+                new_seq, _ = self._append(db, "reversal", now, *orig)
+                log.info("payment %d reversed as seq %d (%s)", seq, new_seq, reason)
+                db.execute("COMMIT")
+            except BaseException:
+                _rollback(db)
+                raise
+        except _STORAGE_ERRORS as exc:
+            self._drop_connection()
+            raise StorageError(f"could not store the reversal: {exc}") from exc
+        return new_seq
+
+    def _append(
+        self,
+        db: sqlite3.Connection,
+        kind: str,
+        now: int,
+        wallet_id: bytes,
+        counter: int,
+        amount: int,
+        currency: str,
+        mode: str,
+        terminal_id: str,
+        digest: bytes,
+        token: bytes | None = None,
+    ) -> tuple[int, bytes]:
+        """Chain one row onto the journal inside the caller's transaction."""
+        last = self._last()
+        seq, prev = (last[0] + 1, last[1]) if last else (1, chain.GENESIS)
+        row = chain.Row(seq, now, kind, wallet_id, counter, amount, currency, mode, terminal_id, digest, prev)
+        row_hash = row.hash()
+        sealed = self.sealer.seal(seq, token) if token is not None else None
+        db.execute(
+            "INSERT INTO payments (seq, time, kind, wallet_id, counter, amount, currency, mode,"
+            " terminal_id, token_digest, token_ct, prev_hash, hash, state)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (seq, now, kind, wallet_id, counter, amount, currency, mode, terminal_id, digest, sealed,
+             prev, row_hash, STATE_PENDING),
+        )  # fmt: skip
         return seq, row_hash
 
     # -- signed heads -----------------------------------------------------------------------
@@ -238,12 +283,15 @@ class Journal:
         try:
             for seq in seqs:
                 row = db.execute(
-                    "SELECT wallet_id, amount FROM payments WHERE seq = ? AND state = ?",
+                    "SELECT wallet_id, amount, kind FROM payments WHERE seq = ? AND state = ?",
                     (seq, STATE_PENDING),
                 ).fetchone()
                 if row is None:
                     continue  # already acknowledged: acknowledging is idempotent
                 db.execute("UPDATE payments SET state = ? WHERE seq = ?", (STATE_ACKED, seq))
+                done += 1
+                if row[2] != "payment":
+                    continue  # a reversal added no exposure, so its ack takes none away
                 db.execute(
                     "UPDATE wallet_exposure SET pending = pending - ? WHERE wallet_id = ?",
                     (row[1], row[0]),
@@ -252,12 +300,68 @@ class Journal:
                     "UPDATE totals SET pending_count = pending_count - 1, pending_total = pending_total - ?",
                     (row[1],),
                 )
-                done += 1
             db.execute("COMMIT")
         except BaseException:
             _rollback(db)
             raise
         return done
+
+    def pending_rows(self, limit: int, after_seq: int = 0) -> list[dict[str, Any]]:
+        """Up to ``limit`` un-acknowledged rows after ``after_seq``, in seq order, for upload.
+
+        One short read: no transaction stays open once this returns, so accepting never waits
+        for the network. Each row carries its chain fields and the raw token, unsealed.
+        """
+        cur = self.db.execute(
+            "SELECT seq, time, kind, wallet_id, counter, amount, currency, mode, terminal_id,"
+            " token_digest, token_ct, prev_hash, hash FROM payments"
+            " WHERE state = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (STATE_PENDING, after_seq, max(0, limit)),
+        )
+        out = []
+        for (
+            seq,
+            time,
+            kind,
+            wid,
+            counter,
+            amount,
+            cur_,
+            mode,
+            tid,
+            digest,
+            ct,
+            prev,
+            row_hash,
+        ) in cur.fetchall():
+            out.append(
+                {
+                    "seq": seq, "time": time, "kind": kind, "wallet_id": wid, "counter": counter,
+                    "amount": amount, "currency": cur_, "mode": mode, "terminal_id": tid,
+                    "token_digest": digest, "token": self.sealer.open(seq, ct) if ct is not None else None,
+                    "prev_hash": prev, "hash": row_hash,
+                }
+            )  # fmt: skip
+        return out
+
+    def prune(self, before: int) -> int:
+        """Drop the sealed token of acknowledged rows older than ``before`` (epoch seconds).
+
+        Hashes, the token digest and (wallet id, counter) stay, so the chain still verifies and
+        a replay of a pruned token is still refused; pending rows are never touched.
+        """
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = db.execute(
+                "UPDATE payments SET token_ct = NULL WHERE state = ? AND time < ? AND token_ct IS NOT NULL",
+                (STATE_ACKED, before),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            _rollback(db)
+            raise
+        return cur.rowcount
 
     def rows(self, since_seq: int = 0) -> Iterator[dict[str, Any]]:
         cur = self.db.execute(

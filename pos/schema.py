@@ -22,6 +22,8 @@ CREATE TABLE IF NOT EXISTS payments (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS payments_replay
     ON payments (wallet_id, counter) WHERE kind = 'payment';
+CREATE UNIQUE INDEX IF NOT EXISTS payments_reversal
+    ON payments (wallet_id, counter) WHERE kind = 'reversal';
 CREATE INDEX IF NOT EXISTS payments_pending ON payments (state, seq);
 CREATE TABLE IF NOT EXISTS heads (
     seq INTEGER PRIMARY KEY,

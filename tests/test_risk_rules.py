@@ -140,3 +140,26 @@ def test_acknowledged_payments_lower_wallet_exposure(demo: Demo) -> None:
     assert term.journal.acknowledge([seqs[0]]) == 0  # idempotent
     text, req = qr(demo, wallet, 100)
     assert term.accept_text(text, req).approved
+
+
+def test_void_is_a_chained_reversal_row_never_a_deletion(demo: Demo) -> None:
+    from pos.audit import verify_journal
+
+    term = terminal_of(demo)
+    text, req = qr(demo, demo.wallet(), 700)
+    paid = term.accept_text(text, req)
+    rev = term.journal.reverse(paid.seq, demo.now + 5)
+    assert rev == paid.seq + 1
+    rows = list(term.journal.rows())
+    assert [(r["kind"], r["amount"], r["counter"]) for r in rows] == [
+        ("payment", 700, 1),
+        ("reversal", 700, 1),
+    ]
+    with pytest.raises(ValueError, match="already reversed"):
+        term.journal.reverse(paid.seq, demo.now + 6)
+    with pytest.raises(KeyError):
+        term.journal.reverse(rev, demo.now + 6)
+    assert term.journal.acknowledge([paid.seq, rev]) == 2
+    assert term.journal.summary()["pending_total"] == 0
+    term.close(demo.now + 7)
+    assert verify_journal(term.journal) == 2
