@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from pos import chain, sigs
 from pos.errors import JournalIntegrityError
 from pos.journal import HEAD_FILE, Journal
+from pos.schema import counter_value
 
 _ROW_COLUMNS = (
     "seq, time, kind, wallet_id, counter, amount, currency, mode, terminal_id, token_digest,"
@@ -36,6 +37,7 @@ def verify_journal(journal: Journal) -> int:
         token_ct, prev_hash, stored = rec[10:]
         if seq != expected_seq:
             raise JournalIntegrityError(expected_seq, "row missing (deleted or reordered)")
+        counter = counter_value(counter)
         row = chain.Row(seq, time, kind, wallet_id, counter, amount, currency, mode, tid, digest, prev_hash)
         if row.hash() != stored:
             raise JournalIntegrityError(seq, "row fields do not match its hash (edited)")

@@ -25,7 +25,7 @@ from pos.fsutil import atomic_write
 from pos.identity import Identity
 from pos.reasons import STORAGE_FAILURE
 from pos.risk import Exposure, check_risk
-from pos.schema import SCHEMA, STATE_ACKED, STATE_PENDING
+from pos.schema import SCHEMA, STATE_ACKED, STATE_PENDING, counter_key, counter_value
 from pos.sealing import Sealer
 from pos.tokens import Token
 
@@ -102,7 +102,7 @@ class Journal:
     def _exposure(self, db: sqlite3.Connection, token: Token) -> Exposure:
         seen = db.execute(
             "SELECT 1 FROM payments WHERE wallet_id = ? AND counter = ? AND kind = 'payment'",
-            (token.cert.wallet_id, token.counter),
+            (token.cert.wallet_id, counter_key(token.counter)),
         ).fetchone()
         wallet = db.execute(
             "SELECT pending FROM wallet_exposure WHERE wallet_id = ?", (token.cert.wallet_id,)
@@ -177,9 +177,10 @@ class Journal:
                 ).fetchone()
                 if orig is None:
                     raise KeyError(f"no payment with seq {seq}")
+                orig = (orig[0], counter_value(orig[1]), *orig[2:])
                 done = db.execute(
                     "SELECT 1 FROM payments WHERE kind = 'reversal' AND wallet_id = ? AND counter = ?",
-                    (orig[0], orig[1]),
+                    (orig[0], counter_key(orig[1])),
                 ).fetchone()
                 if done is not None:
                     raise ValueError(f"payment {seq} is already reversed")
@@ -218,8 +219,8 @@ class Journal:
             "INSERT INTO payments (seq, time, kind, wallet_id, counter, amount, currency, mode,"
             " terminal_id, token_digest, token_ct, prev_hash, hash, state)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (seq, now, kind, wallet_id, counter, amount, currency, mode, terminal_id, digest, sealed,
-             prev, row_hash, STATE_PENDING),
+            (seq, now, kind, wallet_id, counter_key(counter), amount, currency, mode, terminal_id,
+             digest, sealed, prev, row_hash, STATE_PENDING),
         )  # fmt: skip
         return seq, row_hash
 
@@ -336,8 +337,9 @@ class Journal:
         ) in cur.fetchall():
             out.append(
                 {
-                    "seq": seq, "time": time, "kind": kind, "wallet_id": wid, "counter": counter,
-                    "amount": amount, "currency": cur_, "mode": mode, "terminal_id": tid,
+                    "seq": seq, "time": time, "kind": kind, "wallet_id": wid,
+                    "counter": counter_value(counter), "amount": amount, "currency": cur_, "mode": mode,
+                    "terminal_id": tid,
                     "token_digest": digest, "token": self.sealer.open(seq, ct) if ct is not None else None,
                     "prev_hash": prev, "hash": row_hash,
                 }
@@ -375,7 +377,7 @@ class Journal:
                 "time": time,
                 "kind": kind,
                 "wallet_id": wid.hex(),
-                "counter": counter,
+                "counter": counter_value(counter),
                 "amount": amount,
                 "currency": cur_,
                 "mode": mode,

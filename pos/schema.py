@@ -3,13 +3,27 @@
 STATE_PENDING = 0
 STATE_ACKED = 1
 
+
+def counter_key(counter: int) -> bytes:
+    """A wallet counter as stored: 8 bytes big-endian.
+
+    SPEC counters are CBOR unsigned integers, up to 2**64 - 1; SQLite's INTEGER stops at
+    2**63 - 1. Big-endian bytes keep the full range, the order, and the UNIQUE index.
+    """
+    return counter.to_bytes(8, "big")
+
+
+def counter_value(stored: bytes) -> int:
+    return int.from_bytes(stored, "big")
+
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS payments (
     seq INTEGER PRIMARY KEY,
     time INTEGER NOT NULL,
     kind TEXT NOT NULL,
     wallet_id BLOB NOT NULL,
-    counter INTEGER NOT NULL,
+    counter BLOB NOT NULL,
     amount INTEGER NOT NULL,
     currency TEXT NOT NULL,
     mode TEXT NOT NULL,
