@@ -1,0 +1,51 @@
+"""One string names a device (STYLE: pyserial's URLs); this module turns it into a TokenSource.
+
+    udp:HOST:PORT, usb, usb:VID:PID, tty:PORT:DRIVER    NFC reader (nfcpy)
+    /dev/videoN, file:PATH, rtsp://..., http(s)://...   camera (OpenCV)
+    /dev/ttyACM0, /dev/serial/..., socket://, loop://   serial 2D scanner (pyserial)
+
+Each driver is imported only when a source of its kind is opened, so a counter without a camera
+does not pay for OpenCV's import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pos.ports import TokenSource
+
+KIND_NFC, KIND_CAMERA, KIND_SCANNER = "nfc", "camera", "scanner"
+_CAMERA_PREFIXES = ("file:", "rtsp://", "rtsps://", "http://", "https://", "/dev/video", "/dev/v4l/")
+_SCANNER_PREFIXES = ("/dev/", "socket://", "loop://", "rfc2217://", "spy://")
+
+
+def kind_of(url: str) -> str:
+    """Which driver a device string names; ``ValueError`` for a string none of them takes."""
+    from drivers.nfc.url import is_nfc_url
+
+    if is_nfc_url(url):
+        return KIND_NFC
+    if url.startswith(_CAMERA_PREFIXES):
+        return KIND_CAMERA
+    if url.startswith(_SCANNER_PREFIXES):
+        return KIND_SCANNER
+    raise ValueError(
+        f"{url!r} names no device: use udp:HOST:PORT / usb[:VID:PID] (NFC), /dev/videoN / file:PATH / "
+        "rtsp://... (camera), or /dev/ttyACM0 / socket://HOST:PORT / loop:// (serial scanner)"
+    )
+
+
+def open_source(url: str, **options: Any) -> TokenSource:
+    """Open the token source a device string names; options go to that driver."""
+    kind = kind_of(url)
+    if kind == KIND_NFC:
+        from drivers.nfc.reader import NfcSource
+
+        return NfcSource(url, **options)
+    if kind == KIND_CAMERA:
+        from drivers.camera.source import CameraSource
+
+        return CameraSource(url, **options)
+    from drivers.serial.scanner import ScannerSource
+
+    return ScannerSource(url, **options)
