@@ -16,12 +16,30 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from pos import chain, sigs
 from pos.errors import JournalIntegrityError
 from pos.journal import HEAD_FILE, Journal
-from pos.schema import counter_value
+from pos.schema import COUNTER_BYTES, STATE_ACKED, counter_value
 
 _ROW_COLUMNS = (
     "seq, time, kind, wallet_id, counter, amount, currency, mode, terminal_id, token_digest,"
-    " token_ct, prev_hash, hash"
+    " token_ct, prev_hash, hash, state"
 )
+# What each column must hold; anything else is tampering (or a journal from before a migration).
+_TYPES: tuple[type | tuple[type, ...], ...] = (
+    int,
+    int,
+    str,
+    bytes,
+    bytes,
+    int,
+    str,
+    str,
+    str,
+    bytes,
+    (bytes, type(None)),
+    bytes,
+    bytes,
+    int,
+)
+_NAMES = _ROW_COLUMNS.replace(" ", "").split(",")
 
 
 def verify_journal(journal: Journal) -> int:
@@ -33,20 +51,24 @@ def verify_journal(journal: Journal) -> int:
     heads = {s: (h, sig) for s, h, sig in db.execute("SELECT seq, hash, sig FROM heads")}
     signed_any = bool(heads)
     for rec in db.execute(f"SELECT {_ROW_COLUMNS} FROM payments ORDER BY seq"):
-        seq, time, kind, wallet_id, counter, amount, currency, mode, tid, digest = rec[:10]
-        token_ct, prev_hash, stored = rec[10:]
-        if seq != expected_seq:
+        seq = rec[0]
+        if type(seq) is not int or seq != expected_seq:
             raise JournalIntegrityError(expected_seq, "row missing (deleted or reordered)")
-        counter = counter_value(counter)
-        row = chain.Row(seq, time, kind, wallet_id, counter, amount, currency, mode, tid, digest, prev_hash)
+        _check_types(seq, rec)
+        seq, time, kind, wallet_id, counter, amount, currency, mode, tid, digest = rec[:10]
+        token_ct, prev_hash, stored, state = rec[10:]
+        row = chain.Row(
+            seq, time, kind, wallet_id, counter_value(counter), amount, currency, mode, tid, digest, prev_hash
+        )
         if row.hash() != stored:
             raise JournalIntegrityError(seq, "row fields do not match its hash (edited)")
         if prev_hash != prev:
             raise JournalIntegrityError(seq, "prev_hash is not the previous row's hash")
-        if (
-            token_ct is not None
-            and chain.token_digest(journal.sealer.open(seq, token_ct)) != row.token_digest
-        ):
+        if token_ct is None:
+            # Only prune drops a token, and only once the collector acknowledged the payment.
+            if kind == "payment" and state != STATE_ACKED:
+                raise JournalIntegrityError(seq, "stored token of a pending payment is missing")
+        elif chain.token_digest(journal.sealer.open(seq, token_ct)) != row.token_digest:
             raise JournalIntegrityError(seq, "stored token does not match its digest")
         if seq in heads:
             _check_head(key, seq, stored, *heads.pop(seq))
@@ -57,6 +79,14 @@ def verify_journal(journal: Journal) -> int:
         raise JournalIntegrityError(min(seq, last + 1), f"signed head at seq {seq} has no row (tail cut)")
     _check_head_file(journal.dir / HEAD_FILE, key, hashes, last, signed_any)
     return last
+
+
+def _check_types(seq: int, rec: tuple[object, ...]) -> None:
+    for name, want, value in zip(_NAMES, _TYPES, rec, strict=True):
+        if not isinstance(value, want) or isinstance(value, bool):
+            raise JournalIntegrityError(seq, f"column {name} holds a {type(value).__name__} (edited)")
+    if len(rec[4]) != COUNTER_BYTES:  # type: ignore[arg-type]
+        raise JournalIntegrityError(seq, "counter is not stored in its 8-byte form (edited)")
 
 
 def _check_head(

@@ -94,7 +94,7 @@ class Journal:
                 "SELECT wallet_id FROM velocity_locks WHERE cleared_by IS NULL AND until > ?",
                 (now,),
             ).fetchall()
-        except _STORAGE_ERRORS as exc:
+        except (StorageError, *_STORAGE_ERRORS) as exc:
             self._drop_connection()
             raise Decline(STORAGE_FAILURE, f"journal unreadable: {exc}") from exc
         return TerminalState(row[0] if row else None, frozenset(w for (w,) in locked))

@@ -4,6 +4,9 @@ STATE_PENDING = 0
 STATE_ACKED = 1
 
 
+COUNTER_BYTES = 8
+
+
 def counter_key(counter: int) -> bytes:
     """A wallet counter as stored: 8 bytes big-endian.
 
@@ -23,7 +26,7 @@ CREATE TABLE IF NOT EXISTS payments (
     time INTEGER NOT NULL,
     kind TEXT NOT NULL,
     wallet_id BLOB NOT NULL,
-    counter BLOB NOT NULL,
+    counter BLOB NOT NULL CHECK (length(counter) = 8),
     amount INTEGER NOT NULL,
     currency TEXT NOT NULL,
     mode TEXT NOT NULL,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pos import reasons, velocity
-from pos.decision import Decision, PaymentRequest, Policy
+from pos.decision import Decision, PaymentRequest, Policy, TerminalState
 from pos.errors import Decline, PosError
 from pos.journal import Journal
 from pos.keystore import KeySnapshot, KeyStore
@@ -55,10 +55,15 @@ class Terminal:
         token: Token | None = None
         try:
             keys = self.keys.load()
-            state = self.journal.state(request.now)
+            try:
+                state, unreadable = self.journal.state(request.now), None
+            except Decline as failure:  # storage_failure is the last rule: earlier ones still win
+                state, unreadable = TerminalState(), failure
             check_clock_and_lists(keys, request.now, self.policy, state)
             token = parse()
             check_token(token, keys, request, self.policy, state)
+            if unreadable is not None:
+                raise unreadable
             amount = token.amount if token.mode == MODE_NFC else request.amount
             assert amount is not None
             seq = self.journal.commit(token, amount, request, self.policy)

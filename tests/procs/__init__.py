@@ -1,0 +1,1 @@
+"""Child-process scripts and parent-side helpers for the durability tests."""
