@@ -1,0 +1,395 @@
+"""QR decoders behind one small interface, and the two-pass chain that every camera frame goes through.
+
+    decoder = make_decoder("zxing")           # or "zbar", "opencv"
+    chain = FrameDecoder(decoder)
+    result = chain.decode(frame)              # BGR or grayscale numpy image
+    result.texts                              # every QR text found, in reading order
+
+The **cheap pass** is one decoder call on the grayscale frame at full resolution (zxing-cpp with
+rotation, inversion and downscaling tries off: QR detection is rotation-invariant by itself).
+Most frames with a code end there. The **hard pass** runs only when the frame looks QR-like: the
+decoder saw a symbol it could not read (zxing's error results, OpenCV's corners without text), or
+a cheap finder-pattern check (contours nested three deep, 7:5:3, on a half-size adaptive
+binarisation, under a millisecond) found candidates. It retries on a region around the candidates
+with sharpening, CLAHE, Otsu and adaptive binarisation and upscaling of small codes. A frame with
+no code so costs one decoder call plus the finder check; see ``scripts/bench_camera.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+log = logging.getLogger("drivers.camera")
+
+DECODERS = ("zxing", "zbar", "opencv")
+Box = tuple[int, int, int, int]  # x, y, w, h in frame pixels
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    text: str
+    box: Box | None = None
+
+
+@dataclass(slots=True)
+class Seen:
+    """What one decoder call saw: readable symbols, and boxes of QR-like ones it could not read."""
+
+    symbols: list[Symbol] = field(default_factory=list)
+    unread: list[Box] = field(default_factory=list)
+
+
+class Decoder(Protocol):
+    """One QR decoding library. ``read`` takes an 8-bit grayscale image and never raises."""
+
+    name: str
+
+    def read(self, gray: np.ndarray) -> Seen: ...
+
+
+def _box_of(points: np.ndarray | list[tuple[float, float]]) -> Box:
+    pts = np.asarray(points, dtype=np.float32).reshape(-1, 2)
+    x0, y0 = np.floor(pts.min(0)).astype(int)
+    x1, y1 = np.ceil(pts.max(0)).astype(int)
+    return int(x0), int(y0), int(x1 - x0), int(y1 - y0)
+
+
+class ZxingDecoder:
+    """zxing-cpp, QR only; the fastest and most tolerant of the three (NOTES: 50/50 degraded frames)."""
+
+    name = "zxing"
+
+    def __init__(self) -> None:
+        import zxingcpp
+
+        self._zx = zxingcpp
+        self._formats = zxingcpp.BarcodeFormat.QRCode
+
+    def read(self, gray: np.ndarray) -> Seen:
+        seen = Seen()
+        try:
+            found = self._zx.read_barcodes(
+                gray,
+                formats=self._formats,
+                try_rotate=False,
+                try_invert=False,
+                try_downscale=False,
+                return_errors=True,
+            )
+        except Exception as exc:  # noqa: BLE001 - a decoder failure is a frame without a code
+            log.warning("zxing-cpp failed on a frame: %s", exc)
+            return seen
+        for bc in found:
+            p = bc.position
+            box = _box_of([(q.x, q.y) for q in (p.top_left, p.top_right, p.bottom_right, p.bottom_left)])
+            if bc.valid:
+                seen.symbols.append(Symbol(bc.text, box))
+            else:
+                seen.unread.append(box)
+        return seen
+
+
+class ZbarDecoder:
+    """pyzbar (libzbar0), QR only. zbar reports nothing about codes it cannot read."""
+
+    name = "zbar"
+
+    def __init__(self) -> None:
+        from pyzbar import pyzbar
+
+        self._zbar = pyzbar
+        self._symbols = [pyzbar.ZBarSymbol.QRCODE]
+
+    def read(self, gray: np.ndarray) -> Seen:
+        seen = Seen()
+        try:
+            found = self._zbar.decode(np.ascontiguousarray(gray), symbols=self._symbols)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("zbar failed on a frame: %s", exc)
+            return seen
+        for d in found:
+            box = _box_of([(p.x, p.y) for p in d.polygon]) if d.polygon else None
+            seen.symbols.append(Symbol(d.data.decode("utf-8", errors="replace"), box))
+        return seen
+
+
+class OpenCvDecoder:
+    """OpenCV's QR detector: ``QRCodeDetectorAruco`` when the build has it, else ``QRCodeDetector``."""
+
+    name = "opencv"
+
+    def __init__(self) -> None:
+        factory = getattr(cv2, "QRCodeDetectorAruco", None) or cv2.QRCodeDetector
+        self._det = factory()
+
+    def read(self, gray: np.ndarray) -> Seen:
+        seen = Seen()
+        try:
+            text, points, _ = self._det.detectAndDecode(gray)
+        except cv2.error as exc:
+            log.warning("OpenCV QR detector failed on a frame: %s", exc)
+            return seen
+        if points is None or len(points) == 0:
+            return seen
+        box = _box_of(points)
+        if text:
+            seen.symbols.append(Symbol(text, box))
+        else:
+            seen.unread.append(box)
+        return seen
+
+
+def make_decoder(name: str) -> Decoder:
+    """``zxing`` (default everywhere), ``zbar`` or ``opencv``; ``ValueError`` for anything else."""
+    if name == "zxing":
+        return ZxingDecoder()
+    if name == "zbar":
+        return ZbarDecoder()
+    if name == "opencv":
+        return OpenCvDecoder()
+    raise ValueError(f"unknown QR decoder {name!r} (choose from {', '.join(DECODERS)})")
+
+
+def to_gray(frame: np.ndarray) -> np.ndarray:
+    if frame.ndim == 2:
+        return frame
+    if frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2GRAY)
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+
+
+# --- the cheap finder-pattern check ----------------------------------------------------------------
+
+FINDER_SCALE = 0.5
+_FINDER_BLOCK, _FINDER_C = 7, 3
+
+
+def finder_patterns(gray: np.ndarray) -> list[Box]:
+    """Boxes (frame pixels) of QR finder-pattern look-alikes: a dark ring, a light ring, a dark core.
+
+    A contour with a grandchild on a half-size adaptive binarisation, area ratios near 49:25:9 and a
+    square outline (it fills at least 80% of its rotated bounding box: bullseyes are refused).
+    Cheap (under a millisecond on 1280x720) and permissive: it only decides whether the hard pass
+    is worth running, and where.
+    """
+    h, w = gray.shape[:2]
+    small = cv2.resize(
+        gray, (max(1, int(w * FINDER_SCALE)), max(1, int(h * FINDER_SCALE))), interpolation=cv2.INTER_LINEAR
+    )
+    bw = cv2.adaptiveThreshold(
+        small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, _FINDER_BLOCK, _FINDER_C
+    )
+    contours, hierarchy = cv2.findContours(bw, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
+    if hierarchy is None:
+        return []
+    tree = hierarchy[0]
+    max_side = 0.15 * min(small.shape[:2])  # a finder pattern is 7 of a code's 53+ modules
+    out: list[Box] = []
+    for i, contour in enumerate(contours):
+        child = tree[i][2]
+        if child < 0 or tree[child][2] < 0:
+            continue
+        outer = cv2.contourArea(contour)
+        if outer < 20:
+            continue
+        core = cv2.contourArea(contours[tree[child][2]])
+        ring = cv2.contourArea(contours[child])
+        if core <= 0 or not 2.5 < outer / core < 14 or not 1.2 < outer / max(ring, 1.0) < 4:
+            continue
+        x, y, bw_, bh = cv2.boundingRect(contour)
+        if max(bw_, bh) > 3 * min(bw_, bh) or max(bw_, bh) > max_side:
+            continue
+        _, (rw, rh), _ = cv2.minAreaRect(contour)
+        if outer < 0.8 * rw * rh:  # a ring of a bullseye, not a square one (a disc fills 79%)
+            continue
+        s = 1 / FINDER_SCALE
+        out.append((int(x * s), int(y * s), int(bw_ * s), int(bh * s)))
+    return out
+
+
+# --- the hard pass ---------------------------------------------------------------------------------
+
+
+def _sharpen(g: np.ndarray, sigma: float = 1.5, amount: float = 1.5) -> np.ndarray:
+    return cv2.addWeighted(g, 1 + amount, cv2.GaussianBlur(g, (0, 0), sigma), -amount, 0)
+
+
+def _clahe(g: np.ndarray) -> np.ndarray:
+    return cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8)).apply(g)
+
+
+def _otsu(g: np.ndarray) -> np.ndarray:
+    return cv2.threshold(cv2.GaussianBlur(g, (3, 3), 0), 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[1]
+
+
+def _adaptive(g: np.ndarray, module_px: float) -> np.ndarray:
+    block = min(51, max(11, int(module_px * 6) | 1))  # a box filter: the cost does not grow with it
+    return cv2.adaptiveThreshold(g, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, block, 4)
+
+
+def _denoise_sharpen(g: np.ndarray) -> np.ndarray:
+    return _sharpen(cv2.GaussianBlur(g, (0, 0), 0.8), 2.0, 2.0)
+
+
+def _denoise_clahe(g: np.ndarray) -> np.ndarray:
+    return cv2.createCLAHE(clipLimit=4.0, tileGridSize=(8, 8)).apply(cv2.GaussianBlur(g, (0, 0), 0.8))
+
+
+def _bilateral_clahe(g: np.ndarray) -> np.ndarray:
+    return _clahe(cv2.bilateralFilter(g, 5, 30, 5))
+
+
+def _normalise(g: np.ndarray, sigma: float = 16.0) -> np.ndarray:
+    """Local mean and contrast evened out: a shadow edge or a vignette across the code vanishes."""
+    f = g.astype(np.float32)
+    mean = cv2.GaussianBlur(f, (0, 0), sigma)
+    dev = f - mean
+    spread = cv2.sqrt(cv2.GaussianBlur(dev * dev, (0, 0), sigma)) + 4.0
+    return np.clip(dev / spread * 50 + 128, 0, 255).astype(np.uint8)
+
+
+def _upscale(g: np.ndarray, factor: float = 2.0) -> np.ndarray:
+    return cv2.resize(g, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+
+
+Variant = tuple[str, Callable[[np.ndarray, float], np.ndarray]]
+
+# Ordered by how often each rescued a frame the cheap pass missed on the degraded set (make_frames);
+# each is a few milliseconds on a 1280x720 frame and less on the usual crop.
+HARD_VARIANTS: tuple[Variant, ...] = (
+    ("denoise_sharpen", lambda g, m: _denoise_sharpen(g)),
+    ("adaptive", lambda g, m: _adaptive(g, m)),
+    ("denoise_clahe", lambda g, m: _denoise_clahe(g)),
+    ("sharpen", lambda g, m: _sharpen(g)),
+    ("bilateral_clahe", lambda g, m: _bilateral_clahe(g)),
+    ("clahe", lambda g, m: _clahe(g)),
+    ("otsu", lambda g, m: _otsu(g)),
+    ("normalise", lambda g, m: _normalise(g)),
+    ("upscale_sharpen", lambda g, m: _sharpen(_upscale(g), 2.0, 1.5)),
+    ("upscale_adaptive", lambda g, m: _adaptive(_upscale(g), 2 * m)),
+)
+SMALL_MODULE_PX = 4.0  # upscale only codes whose modules look smaller than this
+MAX_UPSCALE_INPUT = 640 * 480
+
+
+def _grow(box: Box, by: float) -> tuple[float, float, float, float]:
+    x, y, w, h = box
+    return x - by, y - by, x + w + by, y + h + by
+
+
+def hard_region(unread: list[Box], finders: list[Box], shape: tuple[int, ...]) -> tuple[Box | None, float]:
+    """Where the hard pass should look (``None``: the whole frame) and the estimated module size.
+
+    A decoder's unread symbol may be the whole code or only the part it could sample, so it is
+    grown by half its size. Three finder patterns are three corners of the code: the fourth is
+    where the parallelogram closes. Fewer finders leave the code anywhere within 11 finder widths
+    (a finder is 7 of at most 77 modules).
+    """
+    h, w = shape[:2]
+    spans: list[tuple[float, float, float, float]] = [_grow(b, 0.5 * max(b[2], b[3]) + 8) for b in unread]
+    module_px = SMALL_MODULE_PX
+    if finders:
+        size = float(np.median([max(b[2], b[3]) for b in finders]))
+        module_px = size / 7
+        centres = np.array([(x + bw / 2, y + bh / 2) for x, y, bw, bh in finders], np.float32)
+        if len(finders) == 3:
+            # the corner finder is the one whose neighbours are farthest apart (the right angle)
+            d = [np.linalg.norm(centres[(i + 1) % 3] - centres[(i + 2) % 3]) for i in range(3)]
+            k = int(np.argmax(d))
+            fourth = centres[(k + 1) % 3] + centres[(k + 2) % 3] - centres[k]
+            pts = np.vstack([centres, fourth])
+            lo, hi = pts.min(0) - 1.5 * size, pts.max(0) + 1.5 * size
+        else:
+            lo, hi = centres.min(0) - 11 * size, centres.max(0) + 11 * size
+        spans.append((float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])))
+    elif unread:
+        module_px = float(np.median([max(b[2], b[3]) for b in unread])) / 75
+    if not spans:
+        return None, module_px
+    x0 = max(0, int(min(s[0] for s in spans)))
+    y0 = max(0, int(min(s[1] for s in spans)))
+    x1 = min(w, int(max(s[2] for s in spans)))
+    y1 = min(h, int(max(s[3] for s in spans)))
+    if x1 - x0 < 16 or y1 - y0 < 16 or (x1 - x0) * (y1 - y0) > 0.6 * w * h:
+        return None, module_px
+    return (x0, y0, x1 - x0, y1 - y0), module_px
+
+
+@dataclass(slots=True)
+class FrameResult:
+    texts: list[str] = field(default_factory=list)
+    stage: str | None = None  # "cheap", "hard:<variant>", or None when nothing was read
+    candidate: bool = False  # something QR-like was seen (whether read or not)
+    ms: float = 0.0
+
+
+class FrameDecoder:
+    """The decoder chain for one camera: cheap pass, then the hard pass when the frame looks QR-like.
+
+    ``hard="auto"`` runs the hard pass only on QR-like frames; ``"always"`` also on frames where
+    nothing QR-like was seen (still images, where time matters less); ``"never"`` skips it.
+    ``budget_ms`` caps the CPU time (of the calling thread) one frame's hard pass may take.
+    """
+
+    def __init__(
+        self, decoder: Decoder | str = "zxing", *, hard: str = "auto", budget_ms: float = 60.0
+    ) -> None:
+        if hard not in ("auto", "always", "never"):
+            raise ValueError(f"hard must be auto, always or never, not {hard!r}")
+        self.decoder = make_decoder(decoder) if isinstance(decoder, str) else decoder
+        self.hard = hard
+        self.budget_ms = budget_ms
+
+    @property
+    def name(self) -> str:
+        return self.decoder.name
+
+    def decode(self, frame: np.ndarray, hard: str | None = None) -> FrameResult:
+        """Every QR text in ``frame``; ``hard`` overrides the chain's setting for this frame."""
+        start, cpu = time.perf_counter(), time.thread_time()
+        result = self._decode(to_gray(frame), cpu, hard or self.hard)
+        result.ms = (time.perf_counter() - start) * 1000
+        return result
+
+    def _decode(self, gray: np.ndarray, cpu_start: float, hard: str) -> FrameResult:
+        seen = self.decoder.read(gray)
+        if seen.symbols:
+            return FrameResult([s.text for s in seen.symbols], "cheap", True)
+        if hard == "never":
+            return FrameResult(candidate=bool(seen.unread))
+        finders = finder_patterns(gray)
+        candidate = bool(seen.unread or finders)
+        if not candidate and hard == "auto":
+            return FrameResult()
+        for name, image in self._variants(gray, seen.unread, finders):
+            found = self.decoder.read(image).symbols
+            if found:
+                return FrameResult([s.text for s in found], f"hard:{name}", True)
+            if (time.thread_time() - cpu_start) * 1000 > self.budget_ms:
+                log.debug("hard pass stopped after %s: over %.0f ms of CPU", name, self.budget_ms)
+                break
+        return FrameResult(candidate=candidate)
+
+    def _variants(
+        self, gray: np.ndarray, unread: list[Box], finders: list[Box]
+    ) -> Iterator[tuple[str, np.ndarray]]:
+        box, module_px = hard_region(unread, finders, gray.shape)
+        if box is None:
+            roi = gray
+        else:
+            x, y, w, h = box
+            roi = gray[y : y + h, x : x + w]
+        for name, fn in HARD_VARIANTS:
+            if name.startswith("upscale") and (module_px > SMALL_MODULE_PX or roi.size > MAX_UPSCALE_INPUT):
+                continue
+            yield name, fn(roi, module_px)
+        if box is not None:  # the candidates may have misled the crop: the two best on the whole frame
+            for name, fn in HARD_VARIANTS[:2]:
+                yield f"full_{name}", fn(gray, module_px)
