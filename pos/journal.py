@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,46 @@ DEFAULT_HEAD_EVERY = 16
 _STORAGE_ERRORS = (sqlite3.OperationalError, sqlite3.DatabaseError, OSError)
 
 
+class _HeadWriter:
+    """Writes the best-effort head file off the payment path.
+
+    Measured (scripts/bench core, paired runs): the head file's write + rename on the committing
+    thread made every 16th payment cost 1.4 ms instead of 0.65 ms (p50), which set the p99. The
+    head is signed inside the commit's transaction as before; only the file moves here.
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+        self._cond = threading.Condition()
+        self._head: tuple[int, bytes, bytes] | None = None
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="journal-head-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, head: tuple[int, bytes, bytes]) -> None:
+        with self._cond:
+            self._head = head  # only the newest head matters
+            self._cond.notify()
+
+    def close(self) -> None:
+        """Write the pending head, if any, and stop."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not (self._stop or self._head):
+                    self._cond.wait()
+                head, stop, self._head = self._head, self._stop, None
+            if head is not None:
+                self._journal._write_head_file(*head, durable=False)
+            if stop:
+                return
+
+
 class Journal:
     def __init__(
         self, data_dir: Path, *, head_every: int = DEFAULT_HEAD_EVERY, identity: Identity | None = None
@@ -44,6 +85,9 @@ class Journal:
         self.dir = Path(data_dir)
         self.head_every = max(1, head_every)
         self._db: sqlite3.Connection | None = None
+        self._head_writer: _HeadWriter | None = None
+        self._head_lock = threading.Lock()
+        self._head_seq = -1  # newest head this process wrote to the head file
         try:
             self.identity = identity or Identity(self.dir)
             self.sealer = Sealer(self.dir)
@@ -135,7 +179,9 @@ class Journal:
             log.error("journal commit failed: %s", exc)
             raise Decline(STORAGE_FAILURE, str(exc)) from exc
         if head is not None:
-            self._write_head_file(*head, durable=False)
+            if self._head_writer is None:
+                self._head_writer = _HeadWriter(self)
+            self._head_writer.submit(head)
         return seq
 
     def _insert(
@@ -236,11 +282,19 @@ class Journal:
         return seq, row_hash, sig
 
     def _write_head_file(self, seq: int, row_hash: bytes, sig: bytes, *, durable: bool) -> None:
-        """The newest signed head, kept outside the database so a cut tail shows."""
-        try:
-            atomic_write(self.dir / HEAD_FILE, self._head_doc(seq, row_hash, sig), durable=durable)
-        except OSError as exc:  # the head in the database still stands; verify reports a gap
-            log.warning("could not write %s: %s", HEAD_FILE, exc)
+        """The newest signed head, kept outside the database so a cut tail shows.
+
+        Called from the head writer and from ``seal_head``: one writer at a time (they share the
+        temporary file name), and never an older head over a newer one.
+        """
+        with self._head_lock:
+            if seq < self._head_seq:
+                return
+            try:
+                atomic_write(self.dir / HEAD_FILE, self._head_doc(seq, row_hash, sig), durable=durable)
+                self._head_seq = seq
+            except OSError as exc:  # the head in the database still stands; verify reports a gap
+                log.warning("could not write %s: %s", HEAD_FILE, exc)
 
     def _head_doc(self, seq: int, row_hash: bytes, sig: bytes) -> bytes:
         doc = {"seq": seq, "hash": row_hash.hex(), "sig": sig.hex(), "key": self.identity.public_raw.hex()}
@@ -265,6 +319,9 @@ class Journal:
 
     def close(self, now: int | None = None) -> None:
         """On shutdown: sign the head (SPEC: "at least every N rows and on shutdown")."""
+        if self._head_writer is not None:
+            self._head_writer.close()
+            self._head_writer = None
         if self._db is None:
             return
         try:

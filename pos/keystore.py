@@ -84,24 +84,24 @@ class KeyStore:
 
     def install_trust_list(self, raw: bytes) -> tuple[TrustList, bool]:
         new = parse_trust_list(raw, self.root)
-        return new, self._install(TRUST_FILE, new, self.load().trust)
+        return new, self._install(TRUST_FILE, new, raw, self.load().trust)
 
     def install_deny_list(self, raw: bytes) -> tuple[DenyList, bool]:
         new = parse_deny_list(raw, self.root)
-        return new, self._install(DENY_FILE, new, self.load().deny)
+        return new, self._install(DENY_FILE, new, raw, self.load().deny)
 
-    def _install(self, name: str, new: SignedList, cached: SignedList | None) -> bool:
+    def _install(self, name: str, new: SignedList, raw: bytes, cached: SignedList | None) -> bool:
         """Return True when the list changed; raise ``ListError`` for a refused list."""
         what = "trust list" if name == TRUST_FILE else "deny list"
         if cached is not None:
             if new.seq < cached.seq:
                 raise ListError(f"{what} seq {new.seq} is lower than cached seq {cached.seq}")
             if new.seq == cached.seq:
-                if new.raw != cached.raw:
+                if new.digest != cached.digest:
                     raise ListError(f"{what} seq {new.seq} equals the cached seq with other bytes")
                 return False
         self.dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.dir / name, new.raw)
+        atomic_write(self.dir / name, raw)
         if name == TRUST_FILE:
             self._trust = new  # type: ignore[assignment]
         else:

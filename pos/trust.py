@@ -8,8 +8,11 @@ slicing plus one pass that checks the order.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import struct
+from array import array
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +33,10 @@ MAX_TRUST_LIST_BYTES = 1 << 20
 MAX_DENY_LIST_BYTES = 64 << 20
 _ORDER_CHUNK = 1 << 16
 _REC = struct.Struct(">xQ")
+_ID_HEAD = b"\x48"  # bstr of 8 bytes: the first byte of every record
+# Every 16th id goes into an index searched by C bisect; the 16 records after it are scanned with
+# one bytes.find, so a lookup costs about a microsecond instead of 20 Python bisection steps.
+_STRIDE = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +56,7 @@ class IssuerKey:
 @dataclass(frozen=True, slots=True)
 class SignedList:
     typ: int
-    raw: bytes
+    digest: bytes  # SHA-256 of the signed bytes: a reinstall compares it, and 9 MB are not kept twice
     iat: int
     next_update: int
     seq: int
@@ -66,6 +73,7 @@ class TrustList(SignedList):
 @dataclass(frozen=True, slots=True)
 class DenyList(SignedList):
     ids: cbor.PackedIds | None = None
+    index: array[int] = field(default_factory=lambda: array("Q"))  # ids[0], ids[16], ... as integers
 
     def __len__(self) -> int:
         return len(self.ids) if self.ids is not None else 0
@@ -74,19 +82,16 @@ class DenyList(SignedList):
         ids = self.ids
         if ids is None or len(wallet_id) != WALLET_ID_LEN:
             return False
-        buf = ids.buf
-        lo, hi = 0, ids.count
-        while lo < hi:
-            mid = (lo + hi) >> 1
-            o = 9 * mid + 1
-            probe = buf[o : o + 8]
-            if probe < wallet_id:
-                lo = mid + 1
-            elif probe > wallet_id:
-                hi = mid
-            else:
-                return True
-        return False
+        block = bisect_right(self.index, int.from_bytes(wallet_id, "big")) - 1
+        if block < 0:
+            return False
+        start = 9 * _STRIDE * block
+        seg = ids.buf[start : start + 9 * _STRIDE]
+        probe = _ID_HEAD + wallet_id
+        at = seg.find(probe)
+        while at > 0 and at % 9:  # a match must start on a record
+            at = seg.find(probe, at + 1)
+        return at >= 0
 
 
 def _field_uint(body: dict[Any, Any], label: int, what: str) -> int:
@@ -114,12 +119,13 @@ def _open(raw: bytes, root: sigs.PublicKey, typ: int, what: str, cap: int) -> tu
     return env, body
 
 
-def _header(raw: bytes, body: dict[Any, Any], typ: int, what: str) -> dict[str, int]:
+def _header(raw: bytes, body: dict[Any, Any], typ: int, what: str) -> dict[str, Any]:
     iat = _field_uint(body, L_IAT, what)
     nxt = _field_uint(body, L_NEXT_UPDATE, what)
     if nxt < iat:
         raise ListError(f"{what}: next_update before iat")
-    return {"typ": typ, "iat": iat, "next_update": nxt, "seq": _field_uint(body, L_SEQ, what)}
+    seq = _field_uint(body, L_SEQ, what)
+    return {"typ": typ, "digest": hashlib.sha256(raw).digest(), "iat": iat, "next_update": nxt, "seq": seq}
 
 
 def parse_trust_list(raw: bytes, root: sigs.PublicKey) -> TrustList:
@@ -134,7 +140,7 @@ def parse_trust_list(raw: bytes, root: sigs.PublicKey) -> TrustList:
         if issuer.kid in issuers:
             raise ListError(f"{what}: kid {issuer.kid.hex()} appears twice")
         issuers[issuer.kid] = issuer
-    return TrustList(raw=raw, issuers=issuers, **_header(raw, body, TYP_TRUST_LIST, what))
+    return TrustList(issuers=issuers, **_header(raw, body, TYP_TRUST_LIST, what))
 
 
 def _issuer(entry: Any, what: str) -> IssuerKey:
@@ -165,16 +171,19 @@ def parse_deny_list(raw: bytes, root: sigs.PublicKey) -> DenyList:
         ids = cbor.PackedIds(b"", 0)
     if not isinstance(ids, cbor.PackedIds):
         raise ListError(f"{what}: label 5 must be an array of 8-byte byte strings")
-    _check_ascending(ids, what)
-    return DenyList(raw=raw, ids=ids, **_header(raw, body, TYP_DENY_LIST, what))
+    index = _check_ascending(ids, what)
+    return DenyList(ids=ids, index=index, **_header(raw, body, TYP_DENY_LIST, what))
 
 
-def _check_ascending(ids: cbor.PackedIds, what: str) -> None:
+def _check_ascending(ids: cbor.PackedIds, what: str) -> array[int]:
     """Binary search needs the order SPEC promises; check it in bounded chunks (flat memory)."""
     prev = -1
-    step = 9 * _ORDER_CHUNK
+    step = 9 * _ORDER_CHUNK  # a multiple of the stride: every chunk starts on an indexed id
+    index = array("Q")
     for start in range(0, len(ids.buf), step):
         values = [v for (v,) in _REC.iter_unpack(ids.buf[start : start + step])]
         if values[0] < prev or any(a > b for a, b in itertools.pairwise(values)):
             raise ListError(f"{what}: wallet ids are not sorted ascending")
         prev = values[-1]
+        index.extend(values[::_STRIDE])
+    return index
