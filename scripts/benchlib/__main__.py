@@ -20,7 +20,12 @@ from benchlib.common import machine_info, print_table
 
 # suite name -> module (benchlib.<suite>, or a scripts/ module such as bench_ui) with NAME,
 # add_arguments(parser) and run(args, scratch_dir) -> Report; None until the suite is written
-SUITES: dict[str, str | None] = {"core": "benchlib.core", "drivers": None, "sync": None, "ui": "bench_ui"}
+SUITES: dict[str, str | None] = {
+    "core": "benchlib.core",
+    "drivers": "benchlib.drivers",
+    "sync": None,
+    "ui": "bench_ui",
+}
 
 
 def _load(name: str) -> Any:

@@ -1,0 +1,78 @@
+"""The drivers suite: camera decoders, NFC taps over nfcpy ``udp:``, serial lines over a pty.
+
+Each driver's benchmark is its own script (``scripts/bench_camera.py``, ``bench_nfc.py``,
+``bench_serial.py``, runnable alone); this suite runs them as child processes, one after the
+other so they do not share the two cores, and reports the issue's figures against its targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from benchlib.common import Report, Row
+
+NAME = "drivers"
+SCRIPTS = Path(__file__).resolve().parent.parent
+DECODERS = ("zxing", "zbar", "opencv")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--frames", type=int, default=200, help="degraded frames with a code (200)")
+    p.add_argument("--taps", type=int, default=200, help="NFC taps (200)")
+    p.add_argument("--lines", type=int, default=500, help="serial lines (500)")
+
+
+def _last_json(script: str, *args: str) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPTS / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=True,
+    )
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def run(args: argparse.Namespace, scratch: Path) -> Report:
+    report = Report("drivers: camera, NFC, serial scanner")
+    cam = _last_json("bench_camera.py", "--n", str(args.frames))
+    for dec in DECODERS:
+        report.figures[f"frame_decode_ms_p50_{dec}"] = cam[f"{dec}_frame_p50_ms"]
+        report.figures[f"frame_decode_ms_p99_{dec}"] = cam[f"{dec}_frame_p99_ms"]
+        report.figures[f"decode_rate_{dec}"] = cam[f"{dec}_decode_rate"]
+        report.figures[f"empty_frame_ms_p50_{dec}"] = cam[f"{dec}_empty_p50_ms"]
+        p50, p99 = cam[f"{dec}_frame_p50_ms"], cam[f"{dec}_frame_p99_ms"]
+        if dec == "zxing":
+            report.check("frame decode, zxing (1280x720, code)", "ms", p50, 3.0, "p50 <= 3 ms", p99=p99)
+            report.check("decode rate, zxing (degraded set)", "%", 100 * cam["zxing_decode_rate"], 99.0,
+                         ">= 99%", at_least=True)  # fmt: skip
+        else:
+            report.add(Row(f"frame decode, {dec}", "ms", p50, p99))
+            report.add(Row(f"decode rate, {dec}", "%", 100 * cam[f"{dec}_decode_rate"]))
+        report.add(Row(f"empty frame, {dec}", "ms", cam[f"{dec}_empty_p50_ms"]))
+    report.figures["frame_decode_ms_p50"] = cam["zxing_frame_p50_ms"]
+    report.figures["frame_decode_ms_p99"] = cam["zxing_frame_p99_ms"]
+    report.figures["empty_frame_ms_p50"] = cam["zxing_empty_p50_ms"]
+    report.figures["decode_rate"] = cam["zxing_decode_rate"]
+    report.figures["idle_pipeline_cpu_ms_per_frame"] = cam["pipeline_idle_cpu_ms_per_frame"]
+    report.add(Row("live idle frame (still scene), CPU", "ms", cam["pipeline_idle_cpu_ms_per_frame"]))
+    report.figures["camera_file_to_decision_ms_p99"] = cam["camera_file_to_decision_ms_p99"]
+    report.add(Row("video file -> decision", "ms", cam["camera_file_to_decision_ms_p50"],
+                   cam["camera_file_to_decision_ms_p99"]))  # fmt: skip
+
+    nfc = _last_json("bench_nfc.py", "--n", str(args.taps))["wallet_in_memory"]["tap_to_decision_ms"]
+    report.figures["nfc_tap_to_decision_ms_p50"] = nfc["p50"]
+    report.figures["nfc_tap_to_decision_ms_p99"] = nfc["p99"]
+    report.check("NFC tap -> decision (udp, commit)", "ms", nfc["p99"], 30.0, "p99 <= 30 ms", p50=nfc["p50"],
+                 p99=nfc["p99"])  # fmt: skip
+
+    serial = _last_json("bench_serial.py", "--n", str(args.lines), "--dir", str(scratch))
+    p50, p99 = serial["serial_line_to_decision_ms_p50"], serial["serial_line_to_decision_ms_p99"]
+    report.figures["serial_line_to_decision_ms_p99"] = p99
+    report.check("serial line -> decision (pty, commit)", "ms", p99, 10.0, "p99 <= 10 ms", p50=p50, p99=p99)
+    return report
