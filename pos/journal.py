@@ -23,69 +23,32 @@ from pos import chain
 from pos.decision import PaymentRequest, Policy, TerminalState
 from pos.errors import Decline, StorageError
 from pos.fsutil import atomic_write
+from pos.heads import HeadWriter
 from pos.identity import Identity
 from pos.reasons import STORAGE_FAILURE
 from pos.risk import Exposure, check_risk
 from pos.schema import SCHEMA, STATE_ACKED, STATE_PENDING, counter_key, counter_value
 from pos.sealing import Sealer
 from pos.tokens import Token
+from pos.upload_state import STORAGE_ERRORS as _STORAGE_ERRORS
+from pos.upload_state import UploadState
+from pos.upload_state import rollback as _rollback
 
 log = logging.getLogger("pos.journal")
 
 DB_FILE = "journal.db"
 HEAD_FILE = "journal.head"
 DEFAULT_HEAD_EVERY = 16
-_STORAGE_ERRORS = (sqlite3.OperationalError, sqlite3.DatabaseError, OSError)
 
 
-class _HeadWriter:
-    """Writes the best-effort head file off the payment path.
-
-    Measured (scripts/bench core, paired runs): the head file's write + rename on the committing
-    thread made every 16th payment cost 1.4 ms instead of 0.65 ms (p50), which set the p99. The
-    head is signed inside the commit's transaction as before; only the file moves here.
-    """
-
-    def __init__(self, journal: Journal) -> None:
-        self._journal = journal
-        self._cond = threading.Condition()
-        self._head: tuple[int, bytes, bytes] | None = None
-        self._stop = False
-        self._thread = threading.Thread(target=self._run, name="journal-head-writer", daemon=True)
-        self._thread.start()
-
-    def submit(self, head: tuple[int, bytes, bytes]) -> None:
-        with self._cond:
-            self._head = head  # only the newest head matters
-            self._cond.notify()
-
-    def close(self) -> None:
-        """Write the pending head, if any, and stop."""
-        with self._cond:
-            self._stop = True
-            self._cond.notify()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not (self._stop or self._head):
-                    self._cond.wait()
-                head, stop, self._head = self._head, self._stop, None
-            if head is not None:
-                self._journal._write_head_file(*head, durable=False)
-            if stop:
-                return
-
-
-class Journal:
+class Journal(UploadState):
     def __init__(
         self, data_dir: Path, *, head_every: int = DEFAULT_HEAD_EVERY, identity: Identity | None = None
     ) -> None:
         self.dir = Path(data_dir)
         self.head_every = max(1, head_every)
         self._db: sqlite3.Connection | None = None
-        self._head_writer: _HeadWriter | None = None
+        self._head_writer: HeadWriter | None = None
         self._head_lock = threading.Lock()
         self._head_seq = -1  # newest head this process wrote to the head file
         try:
@@ -180,7 +143,7 @@ class Journal:
             raise Decline(STORAGE_FAILURE, str(exc)) from exc
         if head is not None:
             if self._head_writer is None:
-                self._head_writer = _HeadWriter(self)
+                self._head_writer = HeadWriter(self._write_head_file)
             self._head_writer.submit(head)
         return seq
 
@@ -333,95 +296,6 @@ class Journal:
             self._drop_connection()
 
     # -- upload state -----------------------------------------------------------------------
-    def acknowledge(self, seqs: list[int]) -> int:
-        """Mark rows acknowledged by the collector; lowers wallet and terminal exposure."""
-        db = self.db
-        done = 0
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            for seq in seqs:
-                row = db.execute(
-                    "SELECT wallet_id, amount, kind FROM payments WHERE seq = ? AND state = ?",
-                    (seq, STATE_PENDING),
-                ).fetchone()
-                if row is None:
-                    continue  # already acknowledged: acknowledging is idempotent
-                db.execute("UPDATE payments SET state = ? WHERE seq = ?", (STATE_ACKED, seq))
-                done += 1
-                if row[2] != "payment":
-                    continue  # a reversal added no exposure, so its ack takes none away
-                db.execute(
-                    "UPDATE wallet_exposure SET pending = pending - ? WHERE wallet_id = ?",
-                    (row[1], row[0]),
-                )
-                db.execute(
-                    "UPDATE totals SET pending_count = pending_count - 1, pending_total = pending_total - ?",
-                    (row[1],),
-                )
-            db.execute("COMMIT")
-        except BaseException:
-            _rollback(db)
-            raise
-        return done
-
-    def pending_rows(self, limit: int, after_seq: int = 0) -> list[dict[str, Any]]:
-        """Up to ``limit`` un-acknowledged rows after ``after_seq``, in seq order, for upload.
-
-        One short read: no transaction stays open once this returns, so accepting never waits
-        for the network. Each row carries its chain fields and the raw token, unsealed.
-        """
-        cur = self.db.execute(
-            "SELECT seq, time, kind, wallet_id, counter, amount, currency, mode, terminal_id,"
-            " token_digest, token_ct, prev_hash, hash FROM payments"
-            " WHERE state = ? AND seq > ? ORDER BY seq LIMIT ?",
-            (STATE_PENDING, after_seq, max(0, limit)),
-        )
-        out = []
-        for (
-            seq,
-            time,
-            kind,
-            wid,
-            counter,
-            amount,
-            cur_,
-            mode,
-            tid,
-            digest,
-            ct,
-            prev,
-            row_hash,
-        ) in cur.fetchall():
-            out.append(
-                {
-                    "seq": seq, "time": time, "kind": kind, "wallet_id": wid,
-                    "counter": counter_value(counter), "amount": amount, "currency": cur_, "mode": mode,
-                    "terminal_id": tid,
-                    "token_digest": digest, "token": self.sealer.open(seq, ct) if ct is not None else None,
-                    "prev_hash": prev, "hash": row_hash,
-                }
-            )  # fmt: skip
-        return out
-
-    def prune(self, before: int) -> int:
-        """Drop the sealed token of acknowledged rows older than ``before`` (epoch seconds).
-
-        Hashes, the token digest and (wallet id, counter) stay, so the chain still verifies and
-        a replay of a pruned token is still refused; pending rows are never touched.
-        """
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            cur = db.execute(
-                "UPDATE payments SET token_ct = NULL WHERE state = ? AND time < ? AND token_ct IS NOT NULL",
-                (STATE_ACKED, before),
-            )
-            db.execute("COMMIT")
-        except BaseException:
-            _rollback(db)
-            raise
-        return cur.rowcount
-
     def rows(self, since_seq: int = 0) -> Iterator[dict[str, Any]]:
         cur = self.db.execute(
             "SELECT seq, time, kind, wallet_id, counter, amount, currency, mode, terminal_id,"
@@ -447,11 +321,3 @@ class Journal:
         ((n, total),) = db.execute("SELECT count(*), coalesce(sum(amount), 0) FROM payments").fetchall()
         count, pending = db.execute("SELECT pending_count, pending_total FROM totals").fetchone()
         return {"payments": n, "total": total, "pending_count": count, "pending_total": pending}
-
-
-def _rollback(db: sqlite3.Connection) -> None:
-    try:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-    except _STORAGE_ERRORS:
-        pass  # the connection is dropped by the caller; SQLite rolls back on reopen
