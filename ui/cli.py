@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from pos.errors import PosError
-from ui import cmd_accept, cmd_doctor, cmd_keys, cmd_sim, demo_headless
+from ui import cmd_accept, cmd_doctor, cmd_keys, cmd_run, cmd_sim
 
 EXIT_OK, EXIT_NO, EXIT_USAGE = 0, 1, 2
 
@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_keys.register(sub)
     cmd_sim.register(sub)
     cmd_doctor.register(sub)
-    demo_headless.register(sub)
+    cmd_run.register_demo(sub)
+    cmd_run.register(sub)
     return parser
 
 
