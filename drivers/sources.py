@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pos.ports import TokenSource
+from pos.ports import Actuator, TokenSource
 
 KIND_NFC, KIND_CAMERA, KIND_SCANNER = "nfc", "camera", "scanner"
 _CAMERA_PREFIXES = ("file:", "rtsp://", "rtsps://", "http://", "https://", "/dev/video", "/dev/v4l/")
@@ -49,3 +49,31 @@ def open_source(url: str, **options: Any) -> TokenSource:
     from drivers.serial.scanner import ScannerSource
 
     return ScannerSource(url, **options)
+
+
+_SERIAL_PREFIXES = ("/dev/", "socket://", "loop://", "rfc2217://", "spy://")
+
+
+def open_actuator(url: str, **options: Any) -> Actuator:
+    """A gate relay: ``log:`` / ``sim:`` -> ``RelaySimulator``; a serial URL -> ``LcusRelay``
+    (options: ``channel``, ``baudrate``, ...)."""
+    from drivers.relay import LcusRelay, RelaySimulator
+
+    if url in ("log:", "sim:"):
+        return RelaySimulator(url, **options)
+    if url.startswith(_SERIAL_PREFIXES):
+        return LcusRelay(url, **options)
+    raise ValueError(
+        f"{url!r} names no relay: use log: / sim: or /dev/ttyUSB0 / socket://HOST:PORT / loop://"
+    )
+
+
+def open_vend_session(url: str, **options: Any) -> Any:
+    """A vending machine behind a serial MDB adapter -> ``drivers.mdb.session.MdbVendSession``
+    (see ``drivers.mdb.adapter``). The UI's ``sim:`` machine is the UI's own: drivers never
+    import ``ui``."""
+    if url.startswith(_SERIAL_PREFIXES):
+        from drivers.mdb.session import MdbVendSession
+
+        return MdbVendSession(url, **options)
+    raise ValueError(f"{url!r} names no vending machine: use /dev/ttyACM0 or socket://HOST:PORT")

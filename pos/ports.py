@@ -56,6 +56,14 @@ class Clock(Protocol):
     def now(self) -> int: ...
 
 
+@dataclass(frozen=True, slots=True)
+class VendRequest:
+    """A selection on a vending machine: the machine owns the price (minor units)."""
+
+    price: int
+    item: str = ""
+
+
 class Actuator(Protocol):
     """Something the terminal switches after a durable commit: a gate relay, a vend approval."""
 

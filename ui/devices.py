@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from pos.decision import PaymentRequest
-from pos.ports import DEVICE_ERROR, SOURCE_TIMEOUT, Presentation, SourceFailure
+from pos.ports import DEVICE_ERROR, SOURCE_TIMEOUT, Presentation, SourceFailure, VendRequest
 
 log = logging.getLogger("pos.ui.devices")
 
@@ -50,14 +50,6 @@ class DeviceHealth:
 @runtime_checkable
 class HasHealth(Protocol):
     def health(self) -> DeviceHealth: ...
-
-
-@dataclass(frozen=True, slots=True)
-class VendRequest:
-    """A selection on the vending machine: the machine owns the price (minor units)."""
-
-    price: int
-    item: str = ""
 
 
 class VendSession(Protocol):

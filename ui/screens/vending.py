@@ -21,8 +21,8 @@ from textual.worker import get_current_worker
 
 from pos.decision import Decision
 from pos.errors import PosError
+from pos.ports import VendRequest
 from ui.acceptance import Attempt
-from ui.devices import VendRequest
 from ui.i18n import N_, _
 from ui.screens.base import key_hints, redraw
 from ui.screens.listening import Decided, ListeningScreen, SourceNote

@@ -1,0 +1,161 @@
+"""A vending machine controller (VMC) plus OWT-MDB/1 adapter, simulated on a pty master.
+
+``VmcSimulator(fd)`` writes ``CMD,<hex>`` lines to ``fd`` (the master side of a pty whose slave the
+terminal opens) and reads the terminal's ``RSP,<hex>`` lines into the adapter's FIFO; ``poll``
+plays the VMC's POLL loop on that FIFO. Scripted steps: ``boot`` (RESET, SETUP config, SETUP
+prices, READER ENABLE) and ``vend`` (wait for BEGIN SESSION, VEND REQUEST, then VEND SUCCESS or,
+with ``dispense=False``, VEND FAILURE as from a jammed spiral, then SESSION COMPLETE).
+
+Run ``python -m drivers.mdb.vmc_sim`` for a manual demo: it prints the pty to give the terminal
+(``devices.vend = "/dev/pts/N"``) and reads ``v ITEM PRICE`` (vend, dispenses) / ``j ITEM PRICE``
+(vend, jams) from stdin.
+"""
+
+from __future__ import annotations
+
+import binascii
+import logging
+import os
+import queue
+import select
+import threading
+import time
+
+log = logging.getLogger("drivers.mdb.vmc_sim")
+
+POLL_GAP_S = 0.01
+
+
+class VmcSimulator:
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.fifo: queue.Queue[bytes] = queue.Queue()
+        self.received: list[bytes] = []  # every response the VMC polled, in order
+        self.sent: list[bytes] = []  # every command line written
+        self._stop = False
+        self._thread = threading.Thread(target=self._read, name="vmc-sim", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        buf = b""
+        while not self._stop:
+            try:
+                ready = select.select([self.fd], [], [], 0.05)[0]
+                if not ready:
+                    continue
+                buf += os.read(self.fd, 1024)
+            except OSError:
+                return
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                line = line.strip()
+                if line == b"CLR":
+                    self._drain()
+                elif line.startswith(b"RSP,"):
+                    try:
+                        self.fifo.put(binascii.unhexlify(line[4:]))
+                    except binascii.Error:
+                        log.warning("VMC sim: bad response line %r", line)
+                elif line:
+                    log.warning("VMC sim: unknown line %r", line)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                self.fifo.get_nowait()
+            except queue.Empty:
+                return
+
+    def write_line(self, line: bytes) -> None:
+        self.sent.append(line)
+        data = memoryview(line + b"\n")
+        while data:
+            data = data[os.write(self.fd, data) :]
+
+    def send(self, command: bytes) -> None:
+        """One VMC command to the reader (bytes without checksum)."""
+        self.write_line(b"CMD," + command.hex().upper().encode("ascii"))
+
+    def poll(self, code: int, timeout: float = 3.0) -> bytes:
+        """POLL until a response starting with ``code`` arrives; others are kept in ``received``."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                response = self.fifo.get(timeout=POLL_GAP_S)
+            except queue.Empty:
+                continue
+            self.received.append(response)
+            if response[:1] == bytes([code]):
+                return response
+        raise TimeoutError(f"VMC sim: no response {code:02X} within {timeout} s (got {self.received})")
+
+    # -- scripted steps
+    def boot(self, max_price: int = 0x1000, min_price: int = 0) -> bytes:
+        """RESET, SETUP config (VMC level 1), SETUP max/min, READER ENABLE; the reader's config."""
+        self._drain()
+        self.send(b"\x10")
+        self.poll(0x00)
+        self.send(bytes([0x11, 0x00, 0x01, 0x00, 0x00, 0x00]))
+        config = self.poll(0x01)
+        self.send(bytes([0x11, 0x01]) + max_price.to_bytes(2, "big") + min_price.to_bytes(2, "big"))
+        self.send(b"\x14\x01")
+        return config
+
+    def vend(self, item: int, price: int, dispense: bool = True, timeout: float = 5.0) -> str:
+        """One session: "dispensed", "jammed" (VEND FAILURE) or "denied"."""
+        self.poll(0x03, timeout)  # BEGIN SESSION
+        self.send(bytes([0x13, 0x00]) + price.to_bytes(2, "big") + item.to_bytes(2, "big"))
+        end = time.monotonic() + timeout
+        while True:
+            response = self.poll_any(end - time.monotonic())
+            if response[0] in (0x05, 0x06):
+                break
+        if response[0] == 0x06:
+            outcome = "denied"
+        elif dispense:
+            self.send(bytes([0x13, 0x02]) + item.to_bytes(2, "big"))
+            outcome = "dispensed"
+        else:
+            self.send(b"\x13\x03")
+            outcome = "jammed"
+        self.send(b"\x13\x04")  # SESSION COMPLETE
+        self.poll(0x07, timeout)  # END SESSION
+        return outcome
+
+    def poll_any(self, timeout: float) -> bytes:
+        try:
+            response = self.fifo.get(timeout=max(timeout, 0.0))
+        except queue.Empty:
+            raise TimeoutError("VMC sim: no response") from None
+        self.received.append(response)
+        return response
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join(1.0)
+
+
+def main() -> None:  # pragma: no cover - manual demo
+    logging.basicConfig(level=logging.INFO)
+    master, slave = os.openpty()
+    print(f"VMC simulator on {os.ttyname(slave)}; commands: v ITEM PRICE | j ITEM PRICE | q")
+    sim = VmcSimulator(master)
+    print("booting (start the terminal now)...")
+    print("reader config:", sim.boot().hex(" "))
+    while True:
+        try:
+            words = input("> ").split()
+        except EOFError:
+            break
+        if not words or words[0] == "q":
+            break
+        if words[0] in ("v", "j") and len(words) == 3:
+            try:
+                print(sim.vend(int(words[1]), int(words[2]), dispense=words[0] == "v", timeout=60))
+            except TimeoutError as exc:
+                print(exc)
+    sim.close()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
