@@ -1,0 +1,342 @@
+"""One schema, two databases: SQLite (default, one file) and PostgreSQL (fleets, psycopg 3).
+
+SQL is written once with ``?`` placeholders and the few type names that differ are filled in
+per dialect. SQLite: WAL, ``synchronous=FULL`` (an acknowledgement lets the terminal forget a
+row, so it must be on disk first), writers serialised by a lock and ``BEGIN IMMEDIATE``.
+PostgreSQL: a small connection pool; ingest serialises per terminal with ``SELECT ... FOR
+UPDATE`` on the terminal's row and per wallet with transaction-scoped advisory locks taken in
+sorted order, so concurrent batches from many terminals never deadlock and never both miss a
+double spend.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+# Wallet counters are stored as 8 bytes big-endian (``ckey``): SPEC counters reach 2**64 - 1,
+# past both databases' BIGINT; big-endian bytes keep the order and the unique index.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS terminals (
+    terminal_id TEXT PRIMARY KEY,
+    public_key {BLOB} NOT NULL UNIQUE,
+    enrolled_at {INT} NOT NULL,
+    last_seq {INT} NOT NULL DEFAULT 0,
+    last_hash {BLOB} NOT NULL,
+    last_seen {INT},
+    flags {INT} NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS entries (
+    terminal_id TEXT NOT NULL,
+    seq {INT} NOT NULL,
+    time {INT} NOT NULL,
+    kind TEXT NOT NULL,
+    wallet_id {BLOB} NOT NULL,
+    counter {BLOB} NOT NULL,
+    amount {INT} NOT NULL,
+    currency TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    row_terminal_id TEXT NOT NULL,
+    token_digest {BLOB} NOT NULL,
+    token {BLOB},
+    hash {BLOB} NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    offline_limit {INT},
+    ingested_at {INT} NOT NULL,
+    reversed_seq {INT},
+    PRIMARY KEY (terminal_id, seq)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS entries_once ON entries (wallet_id, counter) WHERE status = 'accepted';
+-- Covering: the cumulative-limit check reads amounts and limits from the index alone.
+CREATE INDEX IF NOT EXISTS entries_exposure
+    ON entries (wallet_id, ingested_at, amount, offline_limit) WHERE status = 'accepted';
+CREATE INDEX IF NOT EXISTS entries_ingested ON entries (ingested_at);
+CREATE TABLE IF NOT EXISTS events (
+    id {AUTOID},
+    kind TEXT NOT NULL,
+    dedupe TEXT NOT NULL UNIQUE,
+    terminal_id TEXT,
+    wallet_id {BLOB},
+    counter {BLOB},
+    detail TEXT NOT NULL,
+    created_at {INT} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_created ON events (created_at);
+CREATE TABLE IF NOT EXISTS denied (
+    wallet_id {BLOB} PRIMARY KEY,
+    reason TEXT NOT NULL,
+    event_id {INT},
+    created_at {INT} NOT NULL,
+    added_seq {INT}
+);
+CREATE TABLE IF NOT EXISTS lists (
+    typ {INT} NOT NULL,
+    seq {INT} NOT NULL,
+    iat {INT} NOT NULL,
+    next_update {INT} NOT NULL,
+    raw {BLOB} NOT NULL,
+    published_at {INT} NOT NULL,
+    PRIMARY KEY (typ, seq)
+);
+CREATE TABLE IF NOT EXISTS nonces (
+    terminal_id TEXT NOT NULL,
+    nonce {BLOB} NOT NULL,
+    seen_at {INT} NOT NULL,
+    PRIMARY KEY (terminal_id, nonce)
+);
+CREATE INDEX IF NOT EXISTS nonces_age ON nonces (seen_at);
+CREATE TABLE IF NOT EXISTS locks (
+    terminal_id TEXT NOT NULL,
+    lock_id {INT} NOT NULL,
+    wallet_id {BLOB} NOT NULL,
+    since {INT} NOT NULL,
+    until {INT} NOT NULL,
+    failures {INT} NOT NULL,
+    received_at {INT} NOT NULL,
+    PRIMARY KEY (terminal_id, lock_id)
+);
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT NOT NULL,
+    label TEXT NOT NULL,
+    terminal_id TEXT NOT NULL,
+    value {INT} NOT NULL,
+    PRIMARY KEY (name, label, terminal_id)
+);
+"""
+
+_TYPES = {
+    "sqlite": {"BLOB": "BLOB", "INT": "INTEGER", "AUTOID": "INTEGER PRIMARY KEY AUTOINCREMENT"},
+    "postgres": {
+        "BLOB": "BYTEA",
+        "INT": "BIGINT",
+        "AUTOID": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+    },
+}
+
+
+class DatabaseError(Exception):
+    """The collector's database is unreachable or refused a statement."""
+
+
+def ckey(counter: int) -> bytes:
+    return counter.to_bytes(8, "big")
+
+
+def cvalue(stored: Any) -> int:
+    return int.from_bytes(bytes(stored), "big")
+
+
+def schema_for(dialect: str) -> str:
+    return SCHEMA.format(**_TYPES[dialect])
+
+
+class Tx:
+    """A transaction (or a read) on one connection, with ``?`` placeholders on both dialects."""
+
+    def __init__(self, conn: Any, dialect: str) -> None:
+        self.conn = conn
+        self.dialect = dialect
+        self.pg = dialect == "postgres"
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.pg else sql
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(self._sql(sql), params)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        if self.pg:
+            with self.conn.cursor() as cur:
+                cur.executemany(self._sql(sql), rows)
+        else:
+            self.conn.executemany(sql, rows)
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.execute(sql, params).fetchone()
+
+    def all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(self.execute(sql, params).fetchall())
+
+    def in_clause(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+        """``column IN (...)`` as SQL and parameters, one array parameter on PostgreSQL."""
+        if self.pg:
+            return f"{column} = ANY(?)", [list(values)]
+        return f"{column} IN ({','.join('?' * len(values))})", list(values)
+
+    def lock_wallets(self, wallet_ids: Sequence[bytes]) -> None:
+        """PostgreSQL: advisory locks per wallet, in sorted order (SQLite holds the write lock)."""
+        if not self.pg or not wallet_ids:
+            return
+        keys = sorted({int.from_bytes(w[:8].ljust(8, b"\0"), "big", signed=True) for w in wallet_ids})
+        self.execute("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(?::bigint[]) AS k", [keys])
+
+    def lock_global(self, key: int) -> None:
+        if self.pg:
+            self.execute("SELECT pg_advisory_xact_lock(?)", [key])
+
+
+class Database:
+    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+        self.url = url
+        self.dialect, self._target = parse_url(url)
+        self.pool_size = pool_size
+        self._lock = threading.RLock()
+        self._sqlite: sqlite3.Connection | None = None
+        self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
+        self._made = 0
+        self._closed = False
+        with self.write() as tx:
+            for stmt in schema_for(self.dialect).split(";"):
+                if stmt.strip():
+                    tx.execute(stmt)
+
+    # -- connections ------------------------------------------------------------------------
+    def _sqlite_conn(self) -> sqlite3.Connection:
+        if self._sqlite is None:
+            Path(self._target).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self._target, isolation_level=None, check_same_thread=False, timeout=30)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA cache_size=-65536")  # 64 MB: the indexes are keyed by random ids
+            self._sqlite = conn
+        return self._sqlite
+
+    def _pg_get(self) -> Any:
+        try:
+            return self._pool.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            make = self._made < self.pool_size
+            if make:
+                self._made += 1
+        if not make:
+            return self._pool.get(timeout=60)
+        import psycopg
+
+        try:
+            return psycopg.connect(self._target, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            with self._lock:
+                self._made -= 1
+            raise DatabaseError(f"cannot connect to PostgreSQL: {exc}") from exc
+
+    def _pg_put(self, conn: Any, broken: bool) -> None:
+        if broken or conn.closed or self._closed:
+            try:
+                conn.close()
+            finally:
+                with self._lock:
+                    self._made -= 1
+            return
+        self._pool.put(conn)
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """A write transaction: committed when the block ends, rolled back on any exception."""
+        if self.dialect == "sqlite":
+            with self._lock:
+                conn = self._sqlite_conn()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield Tx(conn, "sqlite")
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            return
+        conn = self._pg_get()
+        broken = False
+        try:
+            with conn.transaction():
+                yield Tx(conn, "postgres")
+        except BaseException as exc:
+            broken = _is_connection_error(exc)
+            raise
+        finally:
+            self._pg_put(conn, broken)
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        if self.dialect == "sqlite":
+            with self._lock:
+                yield Tx(self._sqlite_conn(), "sqlite")
+            return
+        conn = self._pg_get()
+        broken = False
+        try:
+            yield Tx(conn, "postgres")
+        except BaseException as exc:
+            broken = _is_connection_error(exc)
+            raise
+        finally:
+            self._pg_put(conn, broken)
+
+    @contextmanager
+    def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[Iterator[Any]]:
+        """Rows of a large query without holding them all (a server-side cursor on PostgreSQL)."""
+        if self.dialect == "sqlite":
+            path = self._target
+            conn = sqlite3.connect(path, isolation_level=None)
+            try:
+                yield iter(conn.execute(sql, params))
+            finally:
+                conn.close()
+            return
+        conn = self._pg_get()
+        try:
+            with conn.transaction(), conn.cursor(name="export") as cur:
+                cur.itersize = 2000
+                cur.execute(sql.replace("?", "%s"), params)
+                yield iter(cur)
+        finally:
+            self._pg_put(conn, False)
+
+    def close(self) -> None:
+        self._closed = True
+        with self._lock:
+            if self._sqlite is not None:
+                self._sqlite.close()
+                self._sqlite = None
+        while True:
+            try:
+                self._pool.get_nowait().close()
+            except queue.Empty:
+                break
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+
+
+def parse_url(url: str) -> tuple[str, str]:
+    """``sqlite:///relative.db``, ``sqlite:////abs/path.db`` or a bare path; ``postgresql://...``."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgres", url
+    if url.startswith("sqlite://"):
+        parts = urlsplit(url)
+        if parts.netloc:
+            raise ValueError(f"{url!r}: write sqlite:///relative.db or sqlite:////absolute/path.db")
+        path = unquote(parts.path)
+        path = path[1:] if path.startswith("/") else path
+        if not path:
+            raise ValueError(f"{url!r} names no file")
+        return "sqlite", path
+    if "://" in url:
+        raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
+    return "sqlite", url

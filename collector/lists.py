@@ -1,0 +1,218 @@
+"""Trust and deny lists at the collector: history, publication, deltas, and the one signer.
+
+``sign_list`` is the only code that touches the scheme root's private key. In the demo set-up
+the collector holds that key (``--scheme DIR``); in production the same function is where an
+HSM call would go. Without a signer the collector still detects and records double spends, but
+cannot publish a new deny list (it says so in its log and in ``/metrics``).
+
+Every list the collector imports or publishes is kept (table ``lists``): re-verification needs
+the trust list in force at each payment's time, and a deny list delta needs its base.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from collector.db import Database, Tx
+from pos import cose, sigs
+from pos.errors import CborError, ListError
+from pos.sync import denylist
+from pos.tokens import TYP_DENY_LIST, TYP_TRUST_LIST
+from pos.trust import TrustList, parse_deny_list, parse_trust_list
+
+log = logging.getLogger("collector.lists")
+
+DAY = 86400
+DENY_VALID_S = 7 * DAY
+DENY_REFRESH_S = DAY
+DENY_LOCK_KEY = 0x4F575431  # advisory lock serialising deny list publication on PostgreSQL
+
+
+class ListSigner:
+    """Signs list payloads with the scheme root key; ``sign_list`` is the one entry point."""
+
+    def __init__(self, private_pem: bytes) -> None:
+        from pos.sim.cose_sign import alg_of, load_private_pem
+
+        self._key = load_private_pem(private_pem)
+        self.alg = alg_of(self._key)
+        self.public = self._key.public_key()
+
+    @classmethod
+    def from_scheme_dir(cls, path: Path) -> ListSigner:
+        return cls((Path(path) / "root.key").read_bytes())
+
+    def sign_list(self, payload: bytes) -> bytes:
+        """A COSE_Sign1 over ``payload`` with the root key: ``[{1: alg}, {}, payload, sig]``."""
+        from pos.sim.cose_sign import raw_sign
+
+        protected = bytes([0xA1, 0x01]) + _cbor_nint(self.alg)
+        sig = raw_sign(self._key, cose.sig_structure(protected, payload))
+        return denylist.encode_sign1(protected, payload, sig)
+
+
+def trust_history(raws: tuple[bytes, ...], root: sigs.PublicKey | None) -> list[tuple[int, TrustList]]:
+    """Stored trust lists that verify with the root, ordered by iat (then seq)."""
+    out = []
+    if root is not None:
+        for raw in raws:
+            try:
+                tl = parse_trust_list(raw, root)
+            except ListError as exc:
+                log.error("stored trust list does not verify: %s", exc)
+                continue
+            out.append((tl.iat, tl))
+    out.sort(key=lambda x: (x[0], x[1].seq))
+    return out
+
+
+def trust_at(history: list[tuple[int, TrustList]], t: int) -> TrustList | None:
+    i = bisect.bisect_right([iat for iat, _ in history], t)
+    return history[i - 1][1] if i else None
+
+
+def _cbor_nint(n: int) -> bytes:
+    assert -24 <= n < 0
+    return bytes([0x20 | (-1 - n)])
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    typ: int
+    seq: int
+    iat: int
+    next_update: int
+    raw: bytes
+
+
+class Lists:
+    """The list history in memory (trust lists parsed; deny lists by seq), reloaded on change."""
+
+    def __init__(self, db: Database, root: sigs.PublicKey | None, signer: ListSigner | None) -> None:
+        self.db = db
+        self.root = root
+        self.signer = signer
+        self._lock = threading.Lock()
+        self._trust: list[tuple[int, TrustList]] = []
+        self._version: tuple[int, int] = (-1, -1)
+        self._deny_meta: dict[int, tuple[bytes, bytes, int]] = {}  # seq -> (protected, sig, count)
+
+    # -- import -----------------------------------------------------------------------------
+    def import_list(self, raw: bytes) -> Published:
+        if self.root is None:
+            raise ListError("the collector has no root key to verify lists with (--scheme or --root-key)")
+        try:
+            lst = parse_trust_list(raw, self.root)
+        except ListError:
+            lst = parse_deny_list(raw, self.root)  # type: ignore[assignment]
+        now = int(time.time())
+        with self.db.write() as tx:
+            tx.execute(
+                "INSERT INTO lists (typ, seq, iat, next_update, raw, published_at) VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (typ, seq) DO NOTHING",
+                (lst.typ, lst.seq, lst.iat, lst.next_update, raw, now),
+            )
+            if lst.typ == TYP_DENY_LIST:
+                ids = getattr(lst, "ids", None)
+                rows = [(ids.id_at(i), "imported", now, lst.seq) for i in range(len(ids))] if ids else []
+                tx.executemany(
+                    "INSERT INTO denied (wallet_id, reason, created_at, added_seq) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (wallet_id) DO NOTHING",
+                    rows,
+                )
+        self._version = (-1, -1)
+        return Published(lst.typ, lst.seq, lst.iat, lst.next_update, raw)
+
+    # -- reading ----------------------------------------------------------------------------
+    def _reload(self, tx: Tx) -> None:
+        version = tuple(
+            tx.one("SELECT count(*), coalesce(max(seq), 0) FROM lists WHERE typ = ?", (TYP_TRUST_LIST,))
+        )
+        if version == self._version:
+            return
+        raws = tuple(
+            bytes(r) for (r,) in tx.all("SELECT raw FROM lists WHERE typ = ? ORDER BY seq", (TYP_TRUST_LIST,))
+        )
+        self._trust = trust_history(raws, self.root)
+        self._version = version  # type: ignore[assignment]
+
+    def refresh(self) -> None:
+        with self._lock, self.db.read() as tx:
+            self._reload(tx)
+
+    @property
+    def version(self) -> tuple[int, int]:
+        return self._version
+
+    def trust_at(self, t: int) -> TrustList | None:
+        """The newest trust list issued at or before ``t``: the one in force at that time."""
+        return trust_at(self._trust, t)
+
+    def latest(self, tx: Tx, typ: int) -> Published | None:
+        row = tx.one(
+            "SELECT seq, iat, next_update, raw FROM lists WHERE typ = ? ORDER BY seq DESC LIMIT 1", (typ,)
+        )
+        return Published(typ, row[0], row[1], row[2], bytes(row[3])) if row else None
+
+    # -- deny list publication --------------------------------------------------------------
+    def publish_deny(self, *, force: bool = False, now: int | None = None) -> int | None:
+        """Sign and store a new deny list when wallets wait for one or the current one ages."""
+        if self.signer is None:
+            return None
+        now = int(time.time()) if now is None else now
+        with self.db.write() as tx:
+            tx.lock_global(DENY_LOCK_KEY)
+            (pending,) = tx.one("SELECT count(*) FROM denied WHERE added_seq IS NULL")
+            current = self.latest(tx, TYP_DENY_LIST)
+            fresh = current is not None and now - current.iat < DENY_REFRESH_S and now >= current.iat
+            if not pending and fresh and not force:
+                return None
+            seq = (current.seq if current else 0) + 1
+            ids = [bytes(w) for (w,) in tx.all("SELECT wallet_id FROM denied ORDER BY wallet_id")]
+            ids = [w for w in ids if len(w) == 8]
+            records, count = denylist.pack_ids(ids)
+            iat = max(now, current.iat if current else 0)
+            payload = denylist.encode_payload(iat, iat + DENY_VALID_S, seq, records, count)
+            raw = self.signer.sign_list(payload)
+            tx.execute(
+                "INSERT INTO lists (typ, seq, iat, next_update, raw, published_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (TYP_DENY_LIST, seq, iat, iat + DENY_VALID_S, raw, now),
+            )
+            tx.execute("UPDATE denied SET added_seq = ? WHERE added_seq IS NULL", (seq,))
+        log.warning("published deny list seq %d with %d wallet ids", seq, count)
+        return seq
+
+    def deny_delta(self, tx: Tx, base: int, current: Published) -> bytes | None:
+        """A delta from ``base`` to ``current``, or None when ``base`` is unknown here."""
+        if base >= current.seq:
+            return None
+        if tx.one("SELECT 1 FROM lists WHERE typ = ? AND seq = ?", (TYP_DENY_LIST, base)) is None:
+            return None
+        added = [
+            bytes(w)
+            for (w,) in tx.all(
+                "SELECT wallet_id FROM denied WHERE added_seq > ? AND added_seq <= ?", (base, current.seq)
+            )
+        ]
+        protected, sig, count = self._meta(current)
+        return denylist.encode_delta(
+            base=base, seq=current.seq, iat=current.iat, next_update=current.next_update, count=count,
+            add=added, remove=[], protected=protected, signature=sig,
+        )  # fmt: skip
+
+    def _meta(self, lst: Published) -> tuple[bytes, bytes, int]:
+        meta = self._deny_meta.get(lst.seq)
+        if meta is None:
+            try:
+                env, body = cose.parse_sign1(lst.raw, packed_ids=True)
+            except CborError as exc:
+                raise ListError(f"stored deny list seq {lst.seq} is malformed: {exc}") from None
+            ids = body.get(5)
+            meta = (env.protected, env.signature, len(ids) if ids is not None else 0)
+            self._deny_meta = {lst.seq: meta}
+        return meta

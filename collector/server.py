@@ -1,0 +1,238 @@
+"""Assembling and serving the collector: ``pos collector serve``.
+
+Several serving processes (``--processes``, default one per core) share one listening socket:
+the parent binds it, imports the lists given on the command line, then forks the servers
+before it has opened a database connection or started a thread; each server builds its own
+collector (its own SQLite connection or PostgreSQL pool) and runs uvicorn on the shared
+socket, the kernel spreading connections among them. Token verification runs in the request's
+thread, so every core verifies and parses. The parent only supervises: it forwards SIGTERM and
+SIGINT, replaces a server that dies, and its servers die with it (``PR_SET_PDEATHSIG``, and a
+watchdog on the parent pid), so a kill -9 of the collector leaves nothing listening.
+
+With ``--listen HOST:0`` the port is chosen by the kernel and printed. TLS: ``--tls-cert`` and
+``--tls-key``; terminals then verify the certificate (``sync.ca_file`` or ``sync.pinned_cert``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from collector.app import DEFAULT_MAX_BODY, create_app
+from collector.counters import RejectCounter
+from collector.db import Database
+from collector.lists import Lists, ListSigner
+from collector.service import Collector, Settings
+from pos import sigs
+from pos.decision import Policy
+
+log = logging.getLogger("collector")
+
+_PR_SET_PDEATHSIG = 1
+_MAX_RESTARTS_PER_MIN = 10
+
+
+@dataclass
+class ServeOptions:
+    db_url: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    scheme_dir: Path | None = None
+    root_key: Path | None = None
+    operator_token: str | None = None
+    trust_lists: tuple[Path, ...] = ()
+    deny_lists: tuple[Path, ...] = ()
+    max_body: int = DEFAULT_MAX_BODY
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    processes: int | None = None
+    pool_size: int = 8
+    batch_window_s: int = 86400
+    limit_margin_s: int = 60
+    skew_s: int = 30
+
+
+def _keys(opts: ServeOptions) -> tuple[ListSigner | None, sigs.PublicKey | None]:
+    signer = ListSigner.from_scheme_dir(opts.scheme_dir) if opts.scheme_dir else None
+    root: sigs.PublicKey | None = None
+    if opts.root_key is not None:
+        root = sigs.load_pem_public_key(opts.root_key.read_bytes())
+    elif opts.scheme_dir is not None:
+        root = sigs.load_pem_public_key((opts.scheme_dir / "root.pem").read_bytes())
+    if (
+        signer is not None
+        and root is not None
+        and sigs.key_fingerprint(signer.public) != sigs.key_fingerprint(root)
+    ):
+        raise ValueError("the scheme's root key differs from --root-key")
+    return signer, root
+
+
+def prepare(opts: ServeOptions) -> None:
+    """Once, before serving: the schema, the lists given on the command line, a due deny list."""
+    signer, root = _keys(opts)
+    db = Database(opts.db_url, pool_size=1)
+    try:
+        lists = Lists(db, root, signer)
+        for path in (*opts.trust_lists, *opts.deny_lists):
+            pub = lists.import_list(path.read_bytes())
+            log.info("imported list typ %d seq %d from %s", pub.typ, pub.seq, path)
+        lists.publish_deny()  # wallets waiting from before a restart, or an ageing list
+    finally:
+        db.close()
+
+
+def build(opts: ServeOptions, rejects: RejectCounter | None = None) -> Collector:
+    """One serving process's collector (its own database connections)."""
+    signer, root = _keys(opts)
+    db = Database(opts.db_url, pool_size=opts.pool_size)
+    settings = Settings(
+        operator_token=opts.operator_token,
+        batch_window_s=opts.batch_window_s,
+        limit_margin_s=opts.limit_margin_s,
+        policy=Policy(skew_s=opts.skew_s),
+    )
+    return Collector(db, Lists(db, root, signer), settings, rejects=rejects)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP; with
+    # proto 0 every answer waits ~40 ms for the client's delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            sock.bind((host, port))
+            break
+        except OSError as exc:
+            # Restarted right after a crash: the old servers may take a moment to go.
+            if exc.errno != errno.EADDRINUSE or port == 0 or time.monotonic() > deadline:
+                sock.close()
+                raise
+            time.sleep(0.1)
+    sock.listen(512)
+    return sock
+
+
+def _run_server(opts: ServeOptions, sock: socket.socket, rejects: RejectCounter) -> None:
+    import uvicorn
+
+    collector = build(opts, rejects)
+    config = uvicorn.Config(
+        create_app(collector, max_body=opts.max_body),
+        log_level="warning",
+        access_log=False,
+        ssl_certfile=str(opts.tls_cert) if opts.tls_cert else None,
+        ssl_keyfile=str(opts.tls_key) if opts.tls_key else None,
+        timeout_keep_alive=15,
+        timeout_graceful_shutdown=10,
+        limit_concurrency=256,
+        server_header=False,
+    )
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        collector.close()
+
+
+def _die_with(parent: int) -> None:
+    """In a forked server: go when the parent goes, even by kill -9."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the watchdog below still works
+        pass
+    if os.getppid() != parent:
+        os._exit(0)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
+def _fork_server(opts: ServeOptions, sock: socket.socket, rejects: RejectCounter) -> int:
+    parent = os.getpid()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        _die_with(parent)
+        _run_server(opts, sock, rejects)
+    except BaseException:
+        log.exception("collector server process failed")
+        code = 1
+    finally:
+        os._exit(code)
+    return 0  # pragma: no cover
+
+
+def serve(opts: ServeOptions) -> int:
+    prepare(opts)
+    sock = _bind(opts.host, opts.port)
+    port = sock.getsockname()[1]
+    n = max(1, opts.processes if opts.processes is not None else (os.cpu_count() or 1))
+    rejects = RejectCounter()
+    scheme = "https" if opts.tls_cert else "http"
+    host = f"[{opts.host}]" if ":" in opts.host else opts.host
+    dialect = "postgres" if opts.db_url.startswith(("postgres://", "postgresql://")) else "sqlite"
+    print(f"collector listening on {scheme}://{host}:{port} ({dialect}, {n} processes)", flush=True)
+    if n == 1:
+        _run_server(opts, sock, rejects)
+        return 0
+    return _supervise(opts, sock, rejects, n)
+
+
+def _supervise(opts: ServeOptions, sock: socket.socket, rejects: RejectCounter, n: int) -> int:
+    stopping: list[int] = []
+
+    def stop(signum: int, _frame: Any) -> None:
+        stopping.append(signum)
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    children: set[int] = set()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    restarts: list[float] = []
+    for _ in range(n):
+        children.add(_fork_server(opts, sock, rejects))
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:  # pragma: no cover - PEP 475 retries wait() itself
+            continue
+        children.discard(pid)
+        if stopping:
+            continue
+        now = time.monotonic()
+        restarts = [t for t in restarts if now - t < 60] + [now]
+        if len(restarts) > _MAX_RESTARTS_PER_MIN:
+            log.error("collector servers keep dying; giving up")
+            stop(signal.SIGTERM, None)
+            continue
+        log.error("collector server %d exited (status %d); starting another", pid, status)
+        children.add(_fork_server(opts, sock, rejects))
+    sock.close()
+    return 0

@@ -1,0 +1,153 @@
+"""One sync pass (``pos sync``) and the background mode the terminal's run loop starts.
+
+``SyncService`` is a daemon thread with its own journal connection: it never shares a SQLite
+connection with the accepting thread, holds no lock across network I/O, and sleeps on an event
+so ``stop()`` returns promptly. The keystore passed in should be the terminal's own, so a list
+it installs is in force for the very next payment.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pos import velocity
+from pos.journal import DB_FILE, Journal
+from pos.keystore import KeyStore
+from pos.sync.lists import ListRefresher
+from pos.sync.settings import SyncSettings
+from pos.sync.state import SyncState
+from pos.sync.transport import Backoff, SyncError, make_client
+from pos.sync.uploader import PassResult, ProgressFn, Uploader
+
+log = logging.getLogger("pos.sync")
+
+
+def enrollment_of(data_dir: Path, journal: Journal) -> dict[str, Any]:
+    enr = SyncState(data_dir).enrollment
+    if enr is None:
+        raise SyncError("this terminal is not enrolled: run `pos enroll` first", code="not_enrolled")
+    if enr.get("key") != journal.identity.public_raw.hex():
+        raise SyncError(
+            "the identity key differs from the enrolled one: enroll this terminal again",
+            code="key_changed",
+        )
+    return enr
+
+
+def sync_once(
+    data_dir: Path,
+    settings: SyncSettings,
+    *,
+    collector: str | None = None,
+    keystore: KeyStore | None = None,
+    lists: bool = True,
+    upload: bool = True,
+    deadline_s: float | None = None,
+    on_progress: ProgressFn | None = None,
+    backoff: Backoff | None = None,
+    stop: threading.Event | None = None,
+) -> dict[str, Any]:
+    """Upload what is pending, then refresh the lists; return a JSON-able report."""
+    data_dir = Path(data_dir)
+    if not (data_dir / DB_FILE).exists():
+        raise SyncError(f"{data_dir} holds no journal", code="no_journal")
+    journal = Journal(data_dir)
+    try:
+        enr = enrollment_of(data_dir, journal)
+        url = collector or settings.collector or enr["collector"]
+        report: dict[str, Any] = {"collector": url, "terminal_id": enr["terminal_id"]}
+        with make_client(url, settings) as client:
+            if upload:
+                uploader = Uploader(
+                    journal, client, enr["terminal_id"], settings,
+                    backoff=backoff, stop=stop, on_progress=on_progress,
+                )  # fmt: skip
+                report["upload"] = uploader.run_pass(deadline_s=deadline_s).as_json()
+            if lists:
+                store = keystore or KeyStore.pinned(data_dir)
+
+                def cleared(seq: int) -> None:
+                    velocity.clear(journal.db, f"deny list seq {seq}")
+
+                refreshed = ListRefresher(
+                    client, store, SyncState(data_dir), on_deny_installed=cleared
+                ).refresh()
+                report["lists"] = refreshed.as_json()
+                SyncState(data_dir).update(last_lists={"time": int(time.time()), **refreshed.as_json()})
+        return report
+    finally:
+        journal.close()
+
+
+class SyncService:
+    """Background sync: upload every ``interval_s``, refresh lists every ``list_interval_s``."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        settings: SyncSettings,
+        *,
+        keystore: KeyStore | None = None,
+        collector: str | None = None,
+        on_pass: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.settings = settings
+        self.keystore = keystore
+        self.collector = collector
+        self.on_pass = on_pass
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_report: dict[str, Any] | None = None
+        self.passes = 0
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="pos-sync", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        """Ask for a pass now (after a sale, or when the network comes back)."""
+        self._wake.set()
+
+    def stop(self, timeout: float | None = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        next_lists = 0.0
+        while not self._stop.is_set():
+            refresh = time.monotonic() >= next_lists
+            try:
+                report = sync_once(
+                    self.data_dir, self.settings, collector=self.collector, keystore=self.keystore,
+                    lists=refresh, stop=self._stop, deadline_s=self.settings.interval_s * 4,
+                )  # fmt: skip
+                if refresh and report.get("lists", {}).get("errors") == []:
+                    next_lists = time.monotonic() + self.settings.list_interval_s
+                self.last_report = report
+            except Exception as exc:  # noqa: BLE001 - the thread must outlive any one failure
+                log.warning("sync pass failed: %s", exc)
+                self.last_report = {"error": str(exc)}
+            self.passes += 1
+            if self.on_pass is not None:
+                self.on_pass(self.last_report)
+            self._wake.wait(self.settings.interval_s)
+            self._wake.clear()
+
+
+__all__ = ["PassResult", "SyncService", "sync_once"]

@@ -1,0 +1,307 @@
+#!/usr/bin/env python3
+"""Sync benchmarks: draining a terminal, collector ingest, and the signature-verify floor.
+
+    .venv/bin/python scripts/bench_sync.py [--json] [--drain N] [--ingest N] [--terminals K]
+                                            [--skip-drain] [--skip-postgres] [--dir DIR]
+
+Figures (the JSON keys):
+
+* ``drain_100k_s``: N pending payments (default 100,000) in a real journal, uploaded by
+  ``pos sync`` (a process) to a ``pos collector serve`` process on SQLite, wall time from spawn
+  to exit (CLI start-up included). ``drain_peak_rss_mb`` is that process's peak RSS, sampled
+  from /proc with ``drain_rss_first_s_mb`` (after its first second) beside it: flat memory
+  means the two are close. The journal is filled through ``Terminal.accept_text`` with
+  pre-made tokens; ``fill_s`` says what that took (fill only: ``synchronous=NORMAL`` on the
+  filling connection, the accept path's fsync is benchmarked elsewhere).
+* ``collector_ingest_per_s_sqlite`` / ``_postgres``: K terminals (threads) posting pre-signed
+  batches of 500 concurrently to a collector process, every token re-verified; payments stored
+  per second of wall time. PostgreSQL runs with fsync on.
+* ``floor_verify_per_s``: bare Ed25519 verifications of the same tokens' signatures on as many
+  threads as there are cores, in the same run (pyca/cryptography releases the GIL while it
+  verifies). Target: ingest >= 8,000/s or >= 60 % of this floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+
+from pos import chain  # noqa: E402
+from pos.decision import PaymentRequest, Policy  # noqa: E402
+from pos.identity import Identity  # noqa: E402
+from pos.presentation import encode_text  # noqa: E402
+from pos.sync import protocol as p  # noqa: E402
+from pos.sync.enroll import enroll  # noqa: E402
+from pos.tokens import parse_token  # noqa: E402
+from tests.sync.harness import ENV, OPERATOR_TOKEN, POS_BIN, CollectorProc, make_scheme, new_terminal  # noqa: E402
+from tests.sync.pg import PgCluster, unavailable_reason  # noqa: E402
+
+BATCH = 500
+PER_WALLET = 100  # at most 500 minor units each: 50,000, the wallets' offline limit
+
+
+def log(msg: str, end: str = "\n") -> None:
+    print(msg, file=sys.stderr, flush=True, end=end)
+
+
+def make_tokens(env: Any, n: int, now: int, seed: int = 1) -> list[tuple[bytes, int]]:
+    rng = random.Random(seed)
+    out: list[tuple[bytes, int]] = []
+    wallets = [env.wallet() for _ in range(-(-n // PER_WALLET))]
+    for w in wallets:
+        for _ in range(PER_WALLET):
+            if len(out) == n:
+                break
+            amount = rng.randint(1, 500)
+            out.append((w.token(max_amount=amount, now=now), amount))
+    rng.shuffle(out)
+    return out
+
+
+# -- drain ------------------------------------------------------------------------------------
+def bench_drain(env: Any, work: Path, n: int) -> dict[str, float]:
+    collector = CollectorProc(
+        env, f"sqlite:///{work / 'drain-collector.db'}", work / "drain-collector"
+    ).start()
+    try:
+        now = env.now
+        t0 = time.perf_counter()
+        tokens = make_tokens(env, n, now, seed=2)
+        tokens_s = time.perf_counter() - t0
+        term = new_terminal(
+            env, work / "drain-terminal", collector.url, "T-DRAIN",
+            policy=Policy(offline_count_max=2 * n, offline_total_max=10**12),
+        )  # fmt: skip
+        term.terminal.journal.db.execute("PRAGMA synchronous=NORMAL")  # fill only
+        t0 = time.perf_counter()
+        for i, (raw, amount) in enumerate(tokens):
+            d = term.terminal.accept_text(
+                encode_text(raw), PaymentRequest(amount=amount, currency="EUR", now=now, terminal_id=term.tid)
+            )
+            if not d.approved:
+                raise RuntimeError(f"fill: payment {i} declined {d.reason}")
+        fill_s = time.perf_counter() - t0
+        term.close()
+        log(f"drain: {n} tokens made in {tokens_s:.1f} s, accepted into the journal in {fill_s:.1f} s")
+        argv = [str(POS_BIN), "sync", "--data-dir", str(term.data_dir), "--batch-size", "1000", "--no-lists",
+                "--no-progress", "--timeout", "120"]  # fmt: skip
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        samples: list[tuple[float, float]] = []
+        while proc.poll() is None:
+            try:
+                for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        samples.append((time.perf_counter() - t0, int(line.split()[1]) / 1024))
+            except OSError:
+                pass
+            time.sleep(0.05)
+        drain_s = time.perf_counter() - t0
+        err = proc.stderr.read().decode() if proc.stderr else ""
+        if proc.returncode != 0:
+            raise RuntimeError(f"pos sync exited {proc.returncode}: {err}")
+        db = sqlite3.connect(term.data_dir / "journal.db")
+        (pending,) = db.execute("SELECT count(*) FROM payments WHERE state = 0").fetchone()
+        db.close()
+        if pending:
+            raise RuntimeError(f"{pending} rows still pending after the drain")
+        first = [rss for t, rss in samples if t >= 1.0][:1] or [samples[0][1] if samples else 0.0]
+        peak = max((rss for _t, rss in samples), default=0.0)
+        log(f"drain: {n} rows in {drain_s:.1f} s ({n / drain_s:,.0f}/s),", end="")
+        log(f" RSS after 1 s {first[0]:.0f} MB, peak {peak:.0f} MB")
+        return {
+            "drain_100k_s": round(drain_s, 2),
+            "drain_rows": n,
+            "drain_peak_rss_mb": round(peak, 1),
+            "drain_rss_first_s_mb": round(first[0], 1),
+            "fill_s": round(fill_s, 1),
+            "fill_tokens_s": round(tokens_s, 1),
+        }
+    finally:
+        collector.stop()
+
+
+# -- ingest -----------------------------------------------------------------------------------
+class SynthTerminal:
+    """A terminal identity and a hash chain of real payments, built without a journal."""
+
+    def __init__(self, path: Path, tid: str, tokens: list[tuple[bytes, int]], now: int) -> None:
+        self.tid = tid
+        self.identity = Identity(path)
+        self.rows: list[p.BatchRow] = []
+        prev = chain.GENESIS
+        for seq, (raw, amount) in enumerate(tokens, 1):
+            tok = parse_token(raw)
+            digest = hashlib.sha256(raw).digest()
+            row = chain.Row(
+                seq, now, "payment", tok.cert.wallet_id, tok.counter, amount, "EUR", "qr", tid, digest, prev
+            )
+            h = row.hash()
+            wid = tok.cert.wallet_id
+            self.rows.append(
+                p.BatchRow(seq, now, "payment", wid, tok.counter, amount, "EUR", "qr", tid, digest, raw, h)
+            )
+            prev = h
+
+    def bodies(self, now: int) -> list[bytes]:
+        out = []
+        for i in range(0, len(self.rows), BATCH):
+            part = self.rows[i : i + BATCH]
+            prev = self.rows[i - 1].hash if i else chain.GENESIS
+            payload = p.encode_payload(p.Batch(self.tid, p.new_nonce(), now, prev, part, []))
+            out.append(p.encode_envelope(self.tid, payload, self.identity.sign(p.batch_message(payload))))
+        return out
+
+
+def bench_ingest(
+    env: Any, work: Path, db_url: str, n: int, k: int, label: str, extra: list[str] | None = None
+) -> dict[str, float]:
+    now = env.now
+    warm = 200  # one untimed batch first: connections, caches
+    tokens = make_tokens(env, n + warm, now, seed=3 if label == "sqlite" else 4)
+    per = -(-n // k)
+    dirs = [work / f"synth-{label}-{i}" for i in range(k + 1)]
+    for d in dirs:
+        d.mkdir(parents=True, exist_ok=True)
+    slices = [tokens[i * per : min((i + 1) * per, n)] for i in range(k)] + [tokens[n:]]
+    terms = [
+        SynthTerminal(d, f"T-{label}-{i}", s, now) for i, (d, s) in enumerate(zip(dirs, slices, strict=True))
+    ]
+    collector = CollectorProc(env, db_url, work / f"ingest-{label}", extra=extra).start()
+    try:
+        for d, t in zip(dirs, terms, strict=True):
+            enroll(d, collector.url, OPERATOR_TOKEN, t.tid)
+        bodies = [t.bodies(now) for t in terms]
+        warm_up = bodies.pop()
+
+        def post_all(batches: list[bytes]) -> int:
+            done = 0
+            with httpx.Client(base_url=collector.url, trust_env=False, timeout=120) as c:
+                for body in batches:
+                    r = c.post("/v1/batches", content=body, headers={"Content-Type": p.CONTENT_TYPE})
+                    r.raise_for_status()
+                    done += sum(1 for x in r.json()["results"] if x[1] == p.STORED and x[2] == "accepted")
+            return done
+
+        post_all(warm_up)
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(k) as pool:
+            stored = sum(pool.map(post_all, bodies))
+        elapsed = time.perf_counter() - t0
+        if stored != n:
+            raise RuntimeError(f"{label}: {stored} of {n} payments accepted")
+        rate = n / elapsed
+        log(f"ingest {label}: {n} payments from {k} terminals in {elapsed:.2f} s = {rate:,.0f}/s")
+        return {f"collector_ingest_per_s_{label}": round(rate)}
+    finally:
+        collector.stop()
+
+
+# -- floor ------------------------------------------------------------------------------------
+def bench_floor(env: Any, n: int = 30_000) -> dict[str, float]:
+    tokens = make_tokens(env, min(n, 30_000), env.now, seed=5)
+    jobs = []
+    for raw, _ in tokens:
+        tok = parse_token(raw)
+        jobs.append((tok.cert.wallet_key, tok.envelope.signature, tok.envelope.to_be_signed()))
+    threads = os.cpu_count() or 1
+
+    def run(part: list[Any]) -> None:
+        for key, sig, msg in part:
+            key.verify(sig, msg)
+
+    chunks = [jobs[i::threads] for i in range(threads)]
+    t0 = time.perf_counter()
+    ts = [threading.Thread(target=run, args=(c,)) for c in chunks]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    rate = len(jobs) / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    run(jobs[:5000])
+    single = 5000 / (time.perf_counter() - t0)
+    log(f"floor: {rate:,.0f} Ed25519 verifies/s on {threads} threads ({single:,.0f}/s on one)")
+    return {"floor_verify_per_s": round(rate), "floor_verify_per_s_one_core": round(single)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", action="store_true", help="one JSON object as the last stdout line")
+    ap.add_argument("--drain", type=int, default=100_000)
+    ap.add_argument("--ingest", type=int, default=40_000)
+    ap.add_argument("--terminals", type=int, default=4)
+    ap.add_argument("--skip-drain", action="store_true")
+    ap.add_argument("--skip-postgres", action="store_true")
+    ap.add_argument("--dir", type=Path, help="work dir (default: a temp dir, removed afterwards)")
+    ap.add_argument("--processes", type=int, help="the collector's --processes (default: one per core)")
+    args = ap.parse_args(argv)
+    work = args.dir or Path(tempfile.mkdtemp(prefix="bench-sync-"))
+    work.mkdir(parents=True, exist_ok=True)
+    figures: dict[str, Any] = {"cores": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2)}
+    cluster: PgCluster | None = None
+    extra = ["--processes", str(args.processes)] if args.processes is not None else None
+    try:
+        env = make_scheme(work / "scheme")
+        figures.update(bench_floor(env))
+        figures.update(
+            bench_ingest(
+                env, work, f"sqlite:///{work / 'ingest.db'}", args.ingest, args.terminals, "sqlite", extra
+            )
+        )
+        if not args.skip_postgres:
+            reason = unavailable_reason()
+            if reason is None:
+                cluster = PgCluster(fsync=True).start()
+                url = cluster.new_database("bench")
+                figures.update(bench_ingest(env, work, url, args.ingest, args.terminals, "postgres", extra))
+            else:
+                log(f"postgres skipped: {reason}")
+        again = bench_floor(env)  # again, after: the floor is the better of the two
+        figures.update({k: max(v, figures[k]) for k, v in again.items()})
+        if not args.skip_drain:
+            figures.update(bench_drain(env, work, args.drain))
+    finally:
+        if cluster is not None:
+            cluster.stop()
+        if args.dir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    floor = figures["floor_verify_per_s"]
+    checks = {}
+    for key in ("collector_ingest_per_s_sqlite", "collector_ingest_per_s_postgres"):
+        if key in figures:
+            v = figures[key]
+            checks[key] = v >= 8000 or v >= 0.6 * floor
+            figures[key.replace("per_s", "pct_of_floor")] = round(100 * v / floor, 1)
+    if "drain_100k_s" in figures:
+        scale = 100_000 / figures["drain_rows"]
+        checks["drain_100k_s"] = figures["drain_100k_s"] * scale <= 30
+    figures["targets"] = {k: "PASS" if ok else "FAIL" for k, ok in checks.items()}
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        for k, v in figures.items():
+            print(f"{k:40} {v}")
+    return 0 if all(checks.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
