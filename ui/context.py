@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 from pos.decision import Policy
 from pos.ports import Actuator, TokenSource
 from pos.terminal import Terminal
-from ui.acceptance import Metrics
+from ui.acceptance import Gate, Metrics
 from ui.core import Core
-from ui.devices import DeviceHealth, HasHealth, QueueSource, SyncProbe, VendSession, VoidFn
+from ui.devices import DeviceHealth, HasHealth, LogRelay, QueueSource, SyncProbe, VendSession, VoidFn
 from ui.operator import AuditLog, OperatorPin
 from ui.uiconfig import UiSettings
 from ui.wedge import KeyBurstDetector
@@ -91,6 +91,21 @@ class UiContext:
                 except Exception as exc:  # noqa: BLE001 - a health probe must not break the bar
                     out.append(DeviceHealth(name, False, str(exc)))
         return out
+
+    def gate(self) -> Gate:
+        """The gate's accept-and-open path with this terminal's fare, relay and policies."""
+        s = self.settings
+        return Gate(
+            self.core,
+            self.relay or LogRelay(),
+            fare=s.fare,
+            currency=self.currency,
+            terminal_id=self.terminal_id,
+            open_s=s.open_s,
+            passback_s=s.passback_s,
+            clock=self.clock,
+            metrics=self.metrics,
+        )
 
     def close(self) -> None:
         for source in self.all_sources:

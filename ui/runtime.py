@@ -26,7 +26,7 @@ from pos.errors import ConfigError
 from pos.ports import DEVICE_ERROR, Actuator, Presentation, SourceFailure, TokenSource
 from pos.terminal import Terminal
 from ui import provisioning
-from ui.acceptance import Attempt, Gate, Metrics, listen
+from ui.acceptance import Attempt, Metrics, listen
 from ui.context import UiContext, wall_clock
 from ui.core import Core, journal_void
 from ui.devices import LogRelay, QueueSource, SimVendingMachine, SyncProbe, SyncStatus, VendSession
@@ -312,17 +312,7 @@ def set_pin(data_dir: Path, cfg: Config) -> int:
 def serve_gate_headless(ctx: UiContext, stop: threading.Event) -> int:
     """The gate without Textual: one thread per source, read -> decide -> commit -> relay."""
     s = ctx.settings
-    gate = Gate(
-        ctx.core,
-        ctx.relay or LogRelay(),
-        fare=s.fare,
-        currency=ctx.currency,
-        terminal_id=ctx.terminal_id,
-        open_s=s.open_s,
-        passback_s=s.passback_s,
-        clock=ctx.clock,
-        metrics=ctx.metrics,
-    )
+    gate = ctx.gate()
 
     def on_outcome(url: str, outcome: str, detail: str) -> None:
         ctx.note_device(url, outcome != DEVICE_ERROR, detail)

@@ -22,7 +22,6 @@ from textual.worker import get_current_worker
 
 from pos.ports import DEVICE_ERROR, TokenSource
 from ui.acceptance import Attempt, Gate, listen
-from ui.devices import LogRelay
 from ui.i18n import N_, _
 from ui.screens.base import PosScreen, key_hints, redraw
 from ui.widgets.money import MoneyDisplay
@@ -68,18 +67,7 @@ class GateScreen(PosScreen):
 
     def on_mount(self) -> None:
         ctx = self.ctx
-        s = ctx.settings
-        self.gate = Gate(
-            ctx.core,
-            ctx.relay or LogRelay(),
-            fare=s.fare,
-            currency=ctx.currency,
-            terminal_id=ctx.terminal_id,
-            open_s=s.open_s,
-            passback_s=s.passback_s,
-            clock=ctx.clock,
-            metrics=ctx.metrics,
-        )
+        self.gate = ctx.gate()
         for source in ctx.all_sources:
             self._lane(source)
 
