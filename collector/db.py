@@ -256,16 +256,8 @@ class Database:
                         conn.execute("ROLLBACK")
                     raise
             return
-        conn = self._pg_get()
-        broken = False
-        try:
-            with conn.transaction():
-                yield Tx(conn, "postgres")
-        except BaseException as exc:
-            broken = _is_connection_error(exc)
-            raise
-        finally:
-            self._pg_put(conn, broken)
+        with self._pg_borrowed() as conn, conn.transaction():
+            yield Tx(conn, "postgres")
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
@@ -273,10 +265,16 @@ class Database:
             with self._lock:
                 yield Tx(self._sqlite_conn(), "sqlite")
             return
+        with self._pg_borrowed() as conn:
+            yield Tx(conn, "postgres")
+
+    @contextmanager
+    def _pg_borrowed(self) -> Iterator[Any]:
+        """A pooled PostgreSQL connection, returned afterwards; dropped if the error broke it."""
         conn = self._pg_get()
         broken = False
         try:
-            yield Tx(conn, "postgres")
+            yield conn
         except BaseException as exc:
             broken = _is_connection_error(exc)
             raise
