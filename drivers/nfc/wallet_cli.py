@@ -11,7 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from drivers.nfc.emulator import FAULT_NAMES, Faults, WalletEmulator
+from drivers.nfc.emulator import WalletEmulator
+from drivers.nfc.faults import FAULT_NAMES, Faults
 from pos.sim.wallet import Wallet
 
 

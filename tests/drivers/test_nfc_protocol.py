@@ -8,7 +8,7 @@ import cbor2
 import pytest
 
 from drivers.nfc import apdu, isodep
-from drivers.nfc.emulator import FAULT_NAMES, Faults
+from drivers.nfc.faults import FAULT_NAMES, Faults
 from drivers.nfc.url import device_path, is_nfc_url
 from pos.decision import PaymentRequest
 
