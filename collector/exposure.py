@@ -1,0 +1,101 @@
+"""SPEC 3.3's cumulative offline limit, checked across the fleet at ingest.
+
+A payment is un-acknowledged from its time until the collector stored it (less a margin for
+clock skew). Where a wallet's un-acknowledged total at some instant passes its certificate's
+offline limit with payments from two or more terminals, the wallet double-spent its offline
+allowance: an event with the payments as evidence, and the deny list. Over the limit at one
+terminal alone, the terminal broke SPEC 3.3: an event against the terminal, the wallet is not
+denied for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from collector.db import Tx, cvalue
+from pos.sync import protocol as p
+
+
+def check_exposure(
+    tx: Tx, fresh: list[p.BatchRow], now: int, margin: int, events: list[dict[str, Any]]
+) -> None:
+    """Append an event for each wallet of ``fresh`` whose un-acknowledged total passed its limit."""
+    if not fresh:
+        return
+    first_time: dict[bytes, int] = {}
+    for r in fresh:
+        first_time[r.wallet_id] = min(first_time.get(r.wallet_id, r.time), r.time)
+    cutoff = min(first_time.values()) + margin
+    if now <= cutoff:
+        return
+    wallets = sorted(first_time)
+    where, params = tx.in_clause("wallet_id", wallets)
+    bounds = tx.all(
+        "SELECT wallet_id, sum(amount), min(offline_limit) FROM entries"
+        f" WHERE status = 'accepted' AND ingested_at > ? AND {where} GROUP BY wallet_id",
+        [cutoff, *params],
+    )
+    fresh_keys = {(r.wallet_id, r.counter) for r in fresh}
+    for wid, total, limit in bounds:
+        if limit is None or total <= limit:
+            continue
+        wid = bytes(wid)
+        entries = tx.all(
+            "SELECT terminal_id, seq, time, amount, offline_limit, ingested_at, counter, token_digest"
+            " FROM entries WHERE status = 'accepted' AND wallet_id = ? AND ingested_at > ?",
+            (wid, first_time[wid] + margin),
+        )
+        violation = _sweep(entries, margin)
+        if violation is None:
+            continue
+        at, active = violation
+        if not any((wid, cvalue(e[6])) in fresh_keys for e in active):
+            continue
+        events.append(_event(wid, at, active))
+
+
+def _event(wid: bytes, at: int, active: list[Any]) -> dict[str, Any]:
+    terminals = sorted({e[0] for e in active})
+    evidence = [
+        {"terminal_id": e[0], "seq": e[1], "time": e[2], "amount": e[3], "counter": cvalue(e[6]),
+         "token_digest": bytes(e[7]).hex()}
+        for e in active
+    ]  # fmt: skip
+    cross = len(terminals) > 1
+    kind = "offline_limit_exceeded" if cross else "terminal_offline_limit_breach"
+    return {
+        "kind": kind,
+        "dedupe": f"{kind}:{wid.hex()}:" + ",".join(terminals),
+        "terminal_id": terminals[0] if not cross else None,
+        "wallet_id": wid,
+        "deny": cross,
+        "detail": {
+            "wallet_id": wid.hex(),
+            "at": at,
+            "unacknowledged": sum(e[3] for e in active),
+            "offline_limit": min(e[4] for e in active),
+            "terminals": terminals,
+            "evidence": evidence,
+        },
+    }
+
+
+def _sweep(entries: list[Any], margin: int) -> tuple[int, list[Any]] | None:
+    """The first instant a wallet's un-acknowledged total passes the limit, and who made it up."""
+    points = []
+    for e in entries:
+        start, end = e[2], e[5] - margin
+        if end > start:
+            points.append((start, 1, e))
+            points.append((end, 0, e))
+    points.sort(key=lambda x: (x[0], x[1]))
+    active: dict[tuple[str, int], Any] = {}
+    for t, kind, e in points:
+        if kind == 0:
+            active.pop((e[0], e[1]), None)
+            continue
+        active[(e[0], e[1])] = e
+        total = sum(a[3] for a in active.values())
+        if total > min(a[4] for a in active.values() if a[4] is not None):
+            return t, list(active.values())
+    return None

@@ -1,0 +1,189 @@
+"""The new rows of a batch become entries: each (wallet id, counter) once across the fleet.
+
+Runs inside the ingest transaction, after the chain checks. A payment whose token verified is
+refused ``wallet_denied`` when the deny list held the wallet at the payment's time; a second
+payment with a (wallet id, counter) already accepted anywhere in the fleet (or earlier in this
+batch) is a double spend: stored with that status, and an event with both payments as
+evidence that puts the wallet onto the next deny list. A reversal row marks the terminal's
+payment it names. Then the wallets' cumulative offline exposure is checked
+(``collector.exposure``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from collector.db import Tx, ckey, cvalue
+from collector.exposure import check_exposure
+from collector.reverify import ACCEPTED, REJECTED, REVERSAL, Verdict
+from pos.sync import protocol as p
+from pos.tokens import TYP_DENY_LIST
+
+DOUBLE_SPEND = "double_spend"
+
+_INSERT = (
+    "INSERT INTO entries (terminal_id, seq, time, kind, wallet_id, counter, amount, currency, mode,"
+    " row_terminal_id, token_digest, token, hash, status, reason, offline_limit, ingested_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def store_payments(
+    tx: Tx,
+    tid: str,
+    new: list[p.BatchRow],
+    verdicts: dict[int, Verdict],
+    now: int,
+    margin: int,
+    events: list[dict[str, Any]],
+    counters: Counter[tuple[str, str]],
+) -> list[tuple[str, str | None]]:
+    """Decide and insert the new rows; return (status, verdict) per row."""
+    if not new:
+        return []
+    accepted = [r for r in new if verdicts[r.seq].status == ACCEPTED]
+    wallets = sorted({r.wallet_id for r in accepted})
+    tx.lock_wallets(wallets)
+    denied_since: dict[bytes, int] = {}
+    existing: dict[tuple[bytes, int], Any] = {}
+    if wallets:
+        denied_since = _denied_since(tx, wallets)
+        existing = _existing(tx, [(r.wallet_id, r.counter) for r in accepted])
+    out: list[tuple[str, str | None]] = []
+    rows: list[tuple[Any, ...]] = []
+    seen: dict[tuple[bytes, int], p.BatchRow] = {}
+    for row in new:
+        v = verdicts[row.seq]
+        status, reason, limit = v.status, v.reason, v.offline_limit
+        if status == ACCEPTED:
+            since = denied_since.get(row.wallet_id)
+            pair = (row.wallet_id, row.counter)
+            if since is not None and since <= row.time:
+                status, reason = REJECTED, "wallet_denied"
+            elif pair in existing or pair in seen:
+                first = existing.get(pair) or _evidence_of(tid, seen[pair])
+                status, reason = DOUBLE_SPEND, DOUBLE_SPEND
+                events.append(_double_spend(tid, row, first))
+            else:
+                seen[pair] = row
+        _count(counters, status, reason)
+        out.append((status, reason if status not in (ACCEPTED, REVERSAL) else status))
+        rows.append(
+            (
+                tid, row.seq, row.time, row.kind, row.wallet_id, ckey(row.counter), row.amount,
+                row.currency, row.mode, row.terminal_id, row.token_digest, row.token, row.hash, status,
+                reason, limit, now,
+            )
+        )  # fmt: skip
+    tx.executemany(_INSERT, rows)
+    for i, (row, (status, _v)) in enumerate(zip(new, out, strict=True)):
+        if status == REVERSAL and not _reverse(tx, tid, row):
+            out[i] = (REVERSAL, "reversal_unmatched")
+    fresh = [r for r, (s, _v) in zip(new, out, strict=True) if s == ACCEPTED]
+    check_exposure(tx, fresh, now, margin, events)
+    return out
+
+
+def _count(counters: Counter[tuple[str, str]], status: str, reason: str | None) -> None:
+    if status == ACCEPTED:
+        counters["ingested", ""] += 1
+    elif status == REVERSAL:
+        counters["reversals", ""] += 1
+    elif status == DOUBLE_SPEND:
+        counters["double_spend", ""] += 1
+    elif status == REJECTED:
+        counters["rejected", reason or "unknown"] += 1
+    else:
+        counters["ignored", reason or ""] += 1
+
+
+def _double_spend(tid: str, row: p.BatchRow, first: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "kind": DOUBLE_SPEND,
+        "dedupe": f"{DOUBLE_SPEND}:{row.wallet_id.hex()}:{row.counter}:{tid}:{row.seq}",
+        "terminal_id": tid,
+        "wallet_id": row.wallet_id,
+        "counter": ckey(row.counter),
+        "deny": True,
+        "detail": {
+            "wallet_id": row.wallet_id.hex(),
+            "counter": row.counter,
+            "evidence": [first, _evidence_of(tid, row)],
+        },
+    }
+
+
+def _denied_since(tx: Tx, wallets: list[bytes]) -> dict[bytes, int]:
+    """When each of these wallets went onto a published deny list (its list's iat)."""
+    where, params = tx.in_clause("d.wallet_id", wallets)
+    return {
+        bytes(w): iat
+        for w, iat in tx.all(
+            "SELECT d.wallet_id, l.iat FROM denied d"
+            " JOIN lists l ON l.typ = ? AND l.seq = d.added_seq"
+            f" WHERE {where}",
+            [TYP_DENY_LIST, *params],
+        )
+    }
+
+
+def _reverse(tx: Tx, tid: str, row: p.BatchRow) -> bool:
+    """Mark this terminal's accepted payment that a reversal row names; False if none."""
+    cur = tx.execute(
+        "UPDATE entries SET reversed_seq = ? WHERE terminal_id = ? AND kind = 'payment'"
+        " AND status = 'accepted' AND wallet_id = ? AND counter = ? AND token_digest = ?"
+        " AND amount = ? AND reversed_seq IS NULL AND seq < ?",
+        (row.seq, tid, row.wallet_id, ckey(row.counter), row.token_digest, row.amount, row.seq),
+    )
+    if cur.rowcount == 1:
+        return True
+    tx.execute(
+        "UPDATE entries SET reason = 'reversal_unmatched' WHERE terminal_id = ? AND seq = ?",
+        (tid, row.seq),
+    )
+    return False
+
+
+def _existing(tx: Tx, pairs: list[tuple[bytes, int]]) -> dict[tuple[bytes, int], Any]:
+    """Accepted entries already holding any of these (wallet id, counter) pairs."""
+    if not pairs:
+        return {}
+    cols = "terminal_id, seq, time, amount, currency, mode, wallet_id, counter, token_digest, token"
+    if tx.pg:
+        found = tx.all(
+            f"SELECT {cols} FROM entries WHERE status = 'accepted' AND (wallet_id, counter) IN"
+            " (SELECT * FROM unnest(?::bytea[], ?::bytea[]))",
+            [[w for w, _ in pairs], [ckey(c) for _, c in pairs]],
+        )
+    else:
+        found = []
+        for i in range(0, len(pairs), 4000):
+            part = pairs[i : i + 4000]
+            values = ",".join("(?, ?)" for _ in part)
+            flat = [x for w, c in part for x in (w, ckey(c))]
+            found += tx.all(
+                f"SELECT {cols} FROM entries WHERE status = 'accepted' AND (wallet_id, counter) IN"
+                f" (VALUES {values})",
+                flat,
+            )
+    out = {}
+    for tid, seq, t, amount, currency, mode, wid, counter, digest, token in found:
+        out[(bytes(wid), cvalue(counter))] = {
+            "terminal_id": tid, "seq": seq, "time": t, "amount": amount, "currency": currency,
+            "mode": mode, "token_digest": bytes(digest).hex(),
+            "token": _hex(bytes(token) if token else None),
+        }  # fmt: skip
+    return out
+
+
+def _evidence_of(tid: str, row: p.BatchRow) -> dict[str, Any]:
+    return {
+        "terminal_id": tid, "seq": row.seq, "time": row.time, "amount": row.amount,
+        "currency": row.currency, "mode": row.mode, "token_digest": row.token_digest.hex(),
+        "token": _hex(row.token),
+    }  # fmt: skip
+
+
+def _hex(b: bytes | None) -> str | None:
+    return b.hex() if b is not None else None
