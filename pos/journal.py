@@ -316,6 +316,18 @@ class Journal(UploadState):
                 "state": "acknowledged" if state == STATE_ACKED else "pending",
             }
 
+    def recent_payments(self, since: int, scan: int = 10_000) -> dict[bytes, int]:
+        """Wallet id -> time of its newest payment stored at or after ``since``, among the last
+        ``scan`` rows: what a gate's anti-passback reloads after a restart. A primary-key range,
+        so the read stays bounded however long the journal grows (``NOT INDEXED``: otherwise the
+        planner walks the whole replay index for the GROUP BY)."""
+        rows = self.db.execute(
+            "SELECT wallet_id, max(time) FROM payments NOT INDEXED WHERE kind = 'payment' AND time >= ?"
+            " AND seq > (SELECT coalesce(max(seq), 0) FROM payments) - ? GROUP BY wallet_id",
+            (since, max(0, scan)),
+        ).fetchall()
+        return {bytes(wid): int(t) for wid, t in rows}
+
     def summary(self) -> dict[str, int]:
         db = self.db
         ((n, total),) = db.execute("SELECT count(*), coalesce(sum(amount), 0) FROM payments").fetchall()

@@ -6,21 +6,32 @@ gate loop share.
 - ``Round``: one payment attempt with several sources listening; the first presentation wins.
 - ``Gate``: the gate's fast path, run on the core thread: anti-passback check, accept (durable
   commit), then the relay, in that order, before anything is drawn.
+
+Anti-passback lives in memory on the fast path and is reloaded from the journal (the durable
+record: no second file) when a Gate starts, so a gate restarted after a crash, a kill -9 or an
+update still refuses whoever passed it within the window.
+
+Test-only fault points (tests/ui/test_gate_kill.py): ``POS_FAULT_AFTER_COMMIT=stop`` makes the
+process SIGSTOP itself right after an approved, committed payment and before the relay switches;
+``POS_FAULT_AFTER_RELAY=stop`` right after the relay switched. The test then SIGKILLs it there.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 
 from pos.decision import Decision, PaymentRequest
 from pos.ports import DEVICE_ERROR, SOURCE_TIMEOUT, Actuator, Presentation, SourceFailure, TokenSource
 from pos.presentation import decode_text
+from pos.terminal import Terminal
 from pos.tokens import parse_token
 from ui.core import Core, accept_on
 
@@ -29,6 +40,7 @@ log = logging.getLogger("pos.ui.accept")
 PASSBACK = "passback"  # gate policy code, beside SPEC 3.5's: same wallet, same gate, too soon
 ACTUATOR_FAILED = "actuator_failed"  # approved and stored, but the relay did not answer
 DEVICE_RETRY_S = 1.0  # a failing device is retried at this pace, never in a tight loop
+AFTER_COMMIT, AFTER_RELAY = "AFTER_COMMIT", "AFTER_RELAY"  # POS_FAULT_<point>=stop (tests only)
 
 OutcomeFn = Callable[[str, str, str], None]  # (source url, outcome, detail)
 
@@ -160,6 +172,7 @@ class Passback:
 
     Only approved, committed payments are recorded, so a forged token naming someone's wallet
     cannot lock that wallet out; it can only get itself refused, which it would be anyway.
+    ``seed`` reloads the window from the journal at start, the same facts ``record`` keeps.
     """
 
     window_s: int
@@ -179,6 +192,31 @@ class Passback:
         if len(self.last_open) > 10_000:  # forget wallets past the window
             cutoff = now - self.window_s
             self.last_open = {w: t for w, t in self.last_open.items() if t >= cutoff}
+
+    def seed(self, recent: dict[bytes, int]) -> None:
+        """Wallets the journal shows passing recently; a newer in-memory time wins."""
+        for wid, when in recent.items():
+            if when > self.last_open.get(wid, when - 1):
+                self.last_open[wid] = when
+
+
+def seed_from_journal(passback: Passback, terminal: Terminal, now: int) -> int:
+    """On the core thread: load the payments of the last ``window_s`` into ``passback``."""
+    if passback.window_s <= 0:
+        return 0
+    recent = terminal.journal.recent_payments(now - passback.window_s + 1)  # as ``refused`` counts
+    passback.seed(recent)
+    return len(recent)
+
+
+def fault_points() -> frozenset[str]:
+    """The test-only stop points switched on in the environment (read once, off the fast path)."""
+    return frozenset(p for p in (AFTER_COMMIT, AFTER_RELAY) if os.environ.get(f"POS_FAULT_{p}") == "stop")
+
+
+def _stop_here(point: str) -> None:
+    log.warning("fault point %s: stopping this process (POS_FAULT_%s=stop)", point, point)
+    os.kill(os.getpid(), signal.SIGSTOP)
 
 
 class Gate:
@@ -206,6 +244,21 @@ class Gate:
         self.passback = Passback(passback_s)
         self.clock = clock
         self.metrics = metrics
+        self._faults = fault_points()
+        # Queued on the core thread before any presentation can be: the first decision already
+        # sees who passed before a restart, and the caller (a screen's mount) never waits for it.
+        self.seeded: Future[int] = core.submit(self._seed)
+
+    def _seed(self) -> int:
+        try:
+            n = seed_from_journal(self.passback, self.core.terminal, self.clock())
+        except Exception as exc:  # noqa: BLE001 - an unreadable journal must not stop the gate
+            log.error("anti-passback not reloaded from the journal: %s", exc)
+            return 0
+        if n:
+            window = self.passback.window_s
+            log.info("anti-passback: %d wallet(s) of the last %d s reloaded from the journal", n, window)
+        return n
 
     def new_request(self) -> PaymentRequest:
         """A fresh challenge per read: each presentation is its own payment."""
@@ -232,9 +285,14 @@ class Gate:
             return Attempt(presented.source, decision, None, arrived, decided)
         assert decision.wallet_id is not None
         self.passback.record(decision.wallet_id, now)
+        if AFTER_COMMIT in self._faults:
+            _stop_here(AFTER_COMMIT)
         try:
             self.relay.open(self.open_s)  # only now: accept returned approved = durably committed
         except Exception as exc:  # noqa: BLE001 - the payment stands; say the gate did not open
             log.error("payment seq %s approved but the relay failed: %s", decision.seq, exc)
             return Attempt(presented.source, decision, ACTUATOR_FAILED, arrived, decided, None, str(exc))
-        return Attempt(presented.source, decision, None, arrived, decided, time.perf_counter())
+        actuated = time.perf_counter()
+        if AFTER_RELAY in self._faults:
+            _stop_here(AFTER_RELAY)
+        return Attempt(presented.source, decision, None, arrived, decided, actuated)
