@@ -69,11 +69,22 @@ def open_actuator(url: str, **options: Any) -> Actuator:
 
 
 def open_vend_session(url: str, **options: Any) -> Any:
-    """A vending machine behind a serial MDB adapter -> ``drivers.mdb.session.MdbVendSession``
-    (see ``drivers.mdb.adapter``). The UI's ``sim:`` machine is the UI's own: drivers never
+    """A vending machine behind a serial MDB adapter (docs/mdb.md):
+
+    ``qibixx:<serial URL>[?decimals=N]`` -> ``drivers.mdb.qibixx.QibixxVendSession`` (a Qibixx
+    MDB-USB / Pi Hat Plus in cashless-device mode, e.g. ``qibixx:/dev/ttyACM0``,
+    ``qibixx:socket://127.0.0.1:7010``); a bare serial URL -> ``drivers.mdb.session.MdbVendSession``
+    (our OWT-MDB/1 adapter protocol). The UI's ``sim:`` machine is the UI's own: drivers never
     import ``ui``."""
+    if url.startswith("qibixx:"):
+        from drivers.mdb.qibixx import QibixxVendSession
+
+        return QibixxVendSession.from_url(url, **options)
     if url.startswith(_SERIAL_PREFIXES):
         from drivers.mdb.session import MdbVendSession
 
         return MdbVendSession(url, **options)
-    raise ValueError(f"{url!r} names no vending machine: use /dev/ttyACM0 or socket://HOST:PORT")
+    raise ValueError(
+        f"{url!r} names no vending machine: use /dev/ttyACM0 or socket://HOST:PORT (OWT-MDB/1 adapter), "
+        "or qibixx:/dev/ttyACM0 (Qibixx MDB-USB / Pi Hat Plus)"
+    )
