@@ -25,7 +25,7 @@ from pos.decision import PaymentRequest, Policy
 from pos.errors import ConfigError
 from pos.ports import DEVICE_ERROR, Actuator, Presentation, SourceFailure, TokenSource
 from pos.terminal import Terminal
-from ui import provisioning
+from ui import background_sync, provisioning
 from ui.acceptance import Attempt, Metrics, listen
 from ui.context import UiContext, wall_clock
 from ui.core import Core, journal_void
@@ -67,6 +67,7 @@ def setup_logging(target: Path | None) -> None:
         handler = logging.FileHandler(target, encoding="utf-8")
     handler.setFormatter(JsonLines())
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per sync pass is ours, not per request
 
 
 def log_attempt(attempt: Attempt, mode: str) -> None:
@@ -199,17 +200,27 @@ def sync_probe_for(cfg: Config, data_dir: Path, clock: Callable[[], int]) -> Syn
     except ImportError:
         return None
     state = SyncState(data_dir)
+    within = online_window(cfg)
 
     def from_state() -> SyncStatus | None:
         doc = state.load()
         success, error = doc.get("last_success"), doc.get("last_error")
+        detail = str(error.get("error") or error.get("chain") or "") if isinstance(error, dict) else ""
         if not isinstance(success, int):
-            return None
-        online = error is None and clock() - success <= ONLINE_WITHIN_S
-        detail = str(error.get("error", "")) if isinstance(error, dict) else ""
+            return SyncStatus(False, None, detail) if detail else None  # never synced: why not
+        online = error is None and clock() - success <= within
         return SyncStatus(online, success, detail)
 
     return from_state
+
+
+def online_window(cfg: Config) -> int:
+    """How recent a success reads as "online": a few background intervals, at least 5 minutes."""
+    table = cfg.extra.get("sync")
+    interval = table.get("interval_s") if isinstance(table, dict) else None
+    if isinstance(interval, int | float) and not isinstance(interval, bool) and interval > 0:
+        return max(ONLINE_WITHIN_S, int(3 * interval))
+    return ONLINE_WITHIN_S
 
 
 # -- the context -------------------------------------------------------------------------------
@@ -278,16 +289,27 @@ def run(args: argparse.Namespace) -> int:
         "starting",
         extra={"fields": {"mode": settings.mode, "terminal_id": ctx.terminal_id, "headless": not ui}},
     )
+    sync = background_sync.start(cfg, data_dir, ctx.core.terminal)
     if not ui:
         stop = threading.Event()
+
+        def on_signal(*_: object) -> None:
+            stop.set()
+            if sync is not None:
+                sync.stop(0)  # only asks: the pass in flight ends at its next check
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
-        return serve_gate_headless(ctx, stop)
+            signal.signal(sig, on_signal)
+        wake = sync.wake if sync is not None else None
+        return serve_gate_headless(ctx, stop, on_approved=wake, on_stop=lambda: background_sync.stop(sync))
     from ui.app import PosApp  # Textual only when the UI runs
 
+    if sync is not None:
+        ctx.background.append(background_sync.WakeOnNewRows(sync.wake))
     try:
         PosApp(ctx).run()
     finally:
+        background_sync.stop(sync)
         ctx.close()
     log.info("stopped")
     return 0
@@ -309,8 +331,18 @@ def set_pin(data_dir: Path, cfg: Config) -> int:
     return 0
 
 
-def serve_gate_headless(ctx: UiContext, stop: threading.Event) -> int:
-    """The gate without Textual: one thread per source, read -> decide -> commit -> relay."""
+def serve_gate_headless(
+    ctx: UiContext,
+    stop: threading.Event,
+    on_approved: Callable[[], None] | None = None,
+    on_stop: Callable[[], None] | None = None,
+) -> int:
+    """The gate without Textual: one thread per source, read -> decide -> commit -> relay.
+
+    ``on_approved`` runs on the lane after each approved payment (the relay has already switched):
+    the background sync's ``wake``, so the payment is uploaded at once instead of next interval.
+    ``on_stop`` runs first on the way out (stopping that sync), before the lanes and the core close.
+    """
     s = ctx.settings
     gate = ctx.gate()
 
@@ -328,7 +360,10 @@ def serve_gate_headless(ctx: UiContext, stop: threading.Event) -> int:
             if won is None:
                 return
             try:
-                log_attempt(gate.serve(*won), "gate")
+                attempt = gate.serve(*won)
+                log_attempt(attempt, "gate")
+                if on_approved is not None and attempt.decision is not None and attempt.decision.approved:
+                    on_approved()
             except Exception:
                 log.exception("gate lane failed on one presentation")
 
@@ -342,6 +377,8 @@ def serve_gate_headless(ctx: UiContext, stop: threading.Event) -> int:
         while not stop.wait(1.0):
             pass
     finally:
+        if on_stop is not None:
+            on_stop()
         deadline = time.monotonic() + s.read_slice_s + 2
         for t in threads:
             t.join(max(0.0, deadline - time.monotonic()))

@@ -142,12 +142,53 @@ class SyncService:
                 self.last_report = report
             except Exception as exc:  # noqa: BLE001 - the thread must outlive any one failure
                 log.warning("sync pass failed: %s", exc)
-                self.last_report = {"error": str(exc)}
+                code = getattr(exc, "code", type(exc).__name__)
+                self.last_report = {"error": str(exc), "code": code}
+                self._record_failure(str(exc), code)
             self.passes += 1
             if self.on_pass is not None:
-                self.on_pass(self.last_report)
+                try:
+                    self.on_pass(self.last_report)
+                except Exception:  # a broken listener must not end the sync thread
+                    log.exception("sync pass listener failed")
             self._wake.wait(self.settings.interval_s)
             self._wake.clear()
 
+    def _record_failure(self, error: str, code: str) -> None:
+        """A pass that failed before the uploader ran (no journal, not enrolled, a bad URL or
+        certificate) still shows on the status bar, as the uploader's own failures do."""
+        try:
+            failure = {"time": int(time.time()), "error": error, "code": code}
+            SyncState(self.data_dir).update(last_error=failure)
+        except OSError as exc:
+            log.warning("could not write the sync state: %s", exc)
 
-__all__ = ["PassResult", "SyncService", "sync_once"]
+
+def pass_summary(report: dict[str, Any]) -> dict[str, Any]:
+    """One pass as log fields: counts, list outcomes and errors; never a URL, key or token."""
+    upload: dict[str, Any] = report.get("upload") or {}
+    lists: dict[str, Any] = report.get("lists") or {}
+    fields: dict[str, Any] = {}
+    if upload:
+        fields.update(
+            uploaded=upload.get("stored", 0),
+            acknowledged=upload.get("acknowledged", 0),
+            duplicates=upload.get("duplicates", 0),
+            pending=upload.get("pending"),
+            batches=upload.get("batches", 0),
+        )
+    if lists:
+        fields.update(trust_list=lists.get("trust"), deny_list=lists.get("deny"))
+    errors = [str(e) for e in (report.get("error"), upload.get("error")) if e]
+    errors += [str(e) for e in lists.get("errors") or []]
+    if upload.get("chain_error"):
+        errors.append(f"collector flagged the chain: {upload['chain_error']}")
+    fields["ok"] = not errors
+    if errors:
+        fields["error"] = "; ".join(errors)
+        if report.get("code"):
+            fields["code"] = report["code"]
+    return fields
+
+
+__all__ = ["PassResult", "SyncService", "pass_summary", "sync_once"]
