@@ -73,10 +73,10 @@ class Scanner:
 class GateProc:
     """``pos run --headless`` as a real process; its JSON log lines are collected as they come."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, extra_env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
             [str(POS_BIN), "run", "--headless", "--config", str(config)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=ENV,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**ENV, **(extra_env or {})},
         )  # fmt: skip
         self.lines: list[dict[str, Any]] = []
         self._new: queue.Queue[dict[str, Any]] = queue.Queue()
