@@ -1,19 +1,22 @@
-"""``pos demo``: the whole terminal embedded and simulated (DEMO keys, simulated customers).
+"""``pos demo``: the whole terminal embedded, its devices simulated behind the real drivers.
 
 A demo scheme (root, an Ed25519 and an ES256 issuer, signed trust and deny lists), four wallets
-(one of them on the deny list), and in-process token sources that the demo's keys feed:
+(one of them on the deny list), and ``ui.demo_devices.DemoDevices``: phones on an NFC ``udp:``
+port, a camera ``file:`` source looking at a phone's QR code, a scanner on a pty, a vending
+machine controller (MDB) on a pty, an LCUS relay board on a pty. The demo's keys move the
+simulated customers:
 
-    t  a customer taps a phone (NFC-mode token over the request's challenge)
-    q  a customer shows a QR code (QR-mode token authorising the amount asked)
+    t  a customer taps a phone (the reader's GENERATE TOKEN carries amount and challenge)
+    q  a customer shows a QR code to the camera
+    s  a customer's QR code is read by the serial scanner
     a  the previous customer taps again (at a gate: anti-passback)
-    d  double spend: the last QR code shown, presented again
+    d  double spend: the last QR code shown, shown again
     x  a phone pulled away mid-tap (the driver outcome card_removed)
     m  a wallet on the deny list shows its code
     n  cut or restore the network (the status bar; online, a pretend collector acknowledges)
     1-4, j   vending: the customer selects a product; j jams the machine (vend failure)
 
-The operator PIN of the demo is 1234. The lead swaps these sources for real ones (NFC ``udp:``
-emulator, camera ``file:``, scanner pty) through ``[devices]`` and ``pos run``.
+The operator PIN of the demo is 1234.
 """
 
 from __future__ import annotations
@@ -23,14 +26,13 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from textual.binding import Binding, BindingType
 
-from pos.decision import PaymentRequest, Policy
+from pos.decision import Policy
 from pos.keystore import KeyStore
-from pos.ports import CARD_REMOVED, Presentation
-from pos.presentation import encode_text
+from pos.ports import Actuator, TokenSource
 from pos.sigs import ALG_EDDSA, ALG_ES256, load_pem_public_key
 from pos.sim.scheme import DAY, Scheme
 from pos.sim.wallet import Wallet
@@ -39,7 +41,8 @@ from ui.acceptance import Metrics
 from ui.app import PosApp
 from ui.context import UiContext, wall_clock
 from ui.core import Core, journal_void
-from ui.devices import QueueSource, RecordingRelay, SimVendingMachine, SyncStatus
+from ui.demo_devices import PRODUCTS, DemoDevices
+from ui.devices import QueueSource, SyncStatus, VendSession
 from ui.i18n import N_
 from ui.operator import AuditLog, OperatorPin
 from ui.uiconfig import UiSettings
@@ -48,8 +51,8 @@ from ui.wedge import key_wedge
 log = logging.getLogger("pos.ui.demo")
 
 DEMO_PIN = "1234"
-PRODUCTS = (("A1", 150), ("A2", 220), ("B1", 180), ("B2", 130))
 WALLET_NAMES = ("alice", "bob", "carol")
+SOURCE_NAMES = ("nfc", "camera", "scanner")
 
 
 @dataclass
@@ -73,76 +76,71 @@ class DemoSync:
             self.last_upload = self.clock()
 
 
+class Devices(Protocol):
+    """What the demo needs of its devices: ``DemoDevices``, or a test's in-process stand-in."""
+
+    sources: list[TokenSource]
+    relay: Actuator | None
+    vend: VendSession | None
+    last_qr: str | None
+
+    def tap(self) -> None: ...
+    def again(self) -> None: ...
+    def pull_away(self) -> None: ...
+    def show_qr(self) -> None: ...
+    def scan(self) -> bool: ...
+    def double_spend(self) -> bool: ...
+    def blocked(self) -> None: ...
+    def select(self, index: int) -> bool: ...
+    def jam(self) -> bool: ...
+    def close(self) -> None: ...
+
+
+DevicesFactory = Callable[[Path, str, list[Wallet], Wallet, Callable[[], int]], Devices]
+
+
 @dataclass
 class DemoControls:
-    nfc: QueueSource
-    qr: QueueSource
+    """The demo keys' targets (``UiContext.demo``): the customers' devices and the network."""
+
+    devices: Devices
     wallets: list[Wallet]
-    denied: Wallet
     sync: DemoSync
-    vend: SimVendingMachine | None = None
-    clock: Callable[[], int] = wall_clock  # the customers' phones' clock
-    turn: int = -1
-    last_qr: str | None = None
 
-    def _next(self) -> Wallet:
-        self.turn = (self.turn + 1) % len(self.wallets)
-        return self.wallets[self.turn]
-
-    def _tap_by(self, wallet: Wallet) -> None:
-        def make(request: PaymentRequest) -> Presentation:
-            token = wallet.token(
-                amount=request.amount,
-                challenge=request.challenge,
-                terminal_id=request.terminal_id,
-                now=self.clock(),
-            )
-            return Presentation("bytes", token, self.nfc.url)
-
-        self.nfc.feed(make)
-
-    def _show_by(self, wallet: Wallet) -> None:
-        def make(request: PaymentRequest) -> Presentation:
-            text = encode_text(wallet.token(max_amount=request.amount, now=self.clock()))
-            self.last_qr = text
-            return Presentation("text", text.encode(), self.qr.url)
-
-        self.qr.feed(make)
+    @property
+    def last_qr(self) -> str | None:
+        return self.devices.last_qr
 
     def tap(self) -> None:
-        self._tap_by(self._next())
+        self.devices.tap()
 
     def show_qr(self) -> None:
-        self._show_by(self._next())
+        self.devices.show_qr()
+
+    def scan(self) -> bool:
+        return self.devices.scan()
 
     def again(self) -> None:
-        self._tap_by(self.wallets[max(self.turn, 0)])
+        self.devices.again()
 
     def double_spend(self) -> bool:
-        if self.last_qr is None:
-            return False
-        self.qr.feed_text(self.last_qr)
-        return True
+        return self.devices.double_spend()
 
     def pull_away(self) -> None:
-        self.nfc.fail(CARD_REMOVED, "demo: phone moved away")
+        self.devices.pull_away()
 
     def blocked(self) -> None:
-        self._show_by(self.denied)
+        self.devices.blocked()
+
+    def select(self, index: int) -> bool:
+        return self.devices.select(index)
+
+    def jam(self) -> bool:
+        return self.devices.jam()
 
     def toggle_network(self) -> bool:
         self.sync.online = not self.sync.online
         return self.sync.online
-
-    def select(self, index: int) -> None:
-        if self.vend is not None and 0 <= index < len(PRODUCTS):
-            self.vend.select(*PRODUCTS[index])
-
-    def jam(self) -> bool:
-        if self.vend is None:
-            return False
-        self.vend.dispense_ok = not self.vend.dispense_ok
-        return not self.vend.dispense_ok
 
     def hints(self, mode: str) -> tuple[tuple[str, str], ...]:
         common = (("t", N_("tap")), ("q", N_("QR")), ("d", N_("double spend")), ("n", N_("network")))
@@ -159,7 +157,15 @@ class DemoWorld:
     scheme: Scheme
     ctx: UiContext
     controls: DemoControls
-    relay: RecordingRelay | None
+    relay: Any  # the gate's relay (``LcusRelay`` on the demo's board; a test's recorder)
+    devices: Devices
+
+    def close(self) -> None:
+        """The terminal first (its readers stop), then the simulators behind them."""
+        try:
+            self.ctx.close()
+        finally:
+            self.devices.close()
 
 
 def _wallet(base: Path, name: str, make: Callable[[], Wallet]) -> Wallet:
@@ -182,8 +188,10 @@ def build(
     list_valid_s: int = 7 * DAY,
     terminal_id: str | None = None,
     metrics: Metrics | None = None,
+    devices: DevicesFactory | None = None,
     **settings: Any,
 ) -> DemoWorld:
+    """The demo terminal in ``base``; ``devices`` makes its devices (default: ``DemoDevices``)."""
     base = Path(base) if base is not None else Path(tempfile.mkdtemp(prefix="pos-demo-"))
     base.mkdir(parents=True, exist_ok=True)
     now = clock()
@@ -213,20 +221,39 @@ def build(
     defaults: dict[str, Any] = {"mode": mode, "language": language}
     if mode == "gate":
         defaults["fare"] = 250
-    defaults["devices"] = {"nfc": "sim:nfc", "camera": "sim:qr"}
-    ui = UiSettings(**{**defaults, **settings})
+    make_devices: DevicesFactory = devices or DemoDevices
+    rig = make_devices(base, mode, wallets, denied, clock)
+    try:
+        defaults["devices"] = {name: s.url for name, s in zip(SOURCE_NAMES, rig.sources, strict=False)}
+        ui = UiSettings(**{**defaults, **settings})
+        tid = terminal_id or f"DEMO-{mode.upper()}-1"
+        world = _world(base, scheme, store, data_dir, rig, wallets, clock, ui, tid, metrics)
+    except BaseException:
+        rig.close()
+        raise
+    return world
+
+
+def _world(
+    base: Path,
+    scheme: Scheme,
+    store: KeyStore,
+    data_dir: Path,
+    rig: Devices,
+    wallets: list[Wallet],
+    clock: Callable[[], int],
+    ui: UiSettings,
+    tid: str,
+    metrics: Metrics | None,
+) -> DemoWorld:
     policy = Policy()
-    core = Core(lambda: Terminal(data_dir, store, policy=policy))
-    tid = terminal_id or f"DEMO-{mode.upper()}-1"
-    nfc, qr = QueueSource("sim:nfc"), QueueSource("sim:qr")
-    sync = DemoSync(clock=clock)
     pin = OperatorPin(data_dir, clock)
     if not pin.is_set():
         pin.set_pin(DEMO_PIN)
-    relay = RecordingRelay() if mode == "gate" else None
-    vend = SimVendingMachine() if mode == "vending" else None
+    sync = DemoSync(clock=clock)
+    controls = DemoControls(rig, wallets, sync)
     wedge = key_wedge(ui.wedge_gap_ms / 1000) if ui.wedge else None
-    controls = DemoControls(nfc, qr, wallets, denied, sync, vend, clock)
+    core = Core(lambda: Terminal(data_dir, store, policy=policy))
     ctx = UiContext(
         settings=ui,
         core=core,
@@ -234,13 +261,13 @@ def build(
         currency="EUR",
         terminal_id=tid,
         data_dir=data_dir,
-        sources=[nfc, qr],
+        sources=list(rig.sources),
         pin=pin,
         audit=AuditLog(data_dir, tid, clock),
         clock=clock,
         sync_probe=sync.probe,
-        relay=relay,
-        vend=vend,
+        relay=rig.relay,
+        vend=rig.vend,
         void=journal_void(core, clock),
         wedge=wedge,
         wedge_source=QueueSource("keyboard-wedge") if wedge is not None else None,
@@ -248,7 +275,7 @@ def build(
         metrics=metrics,
         background=[sync.pump],
     )
-    return DemoWorld(base, scheme, ctx, controls, relay)
+    return DemoWorld(base, scheme, ctx, controls, rig.relay, rig)
 
 
 def _alg(issuer: str) -> int:
@@ -261,6 +288,7 @@ class DemoApp(PosApp):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("t", "demo('tap')", show=False),
         Binding("q", "demo('show_qr')", show=False),
+        Binding("s", "demo('scan')", show=False),
         Binding("a", "demo('again')", show=False),
         Binding("d", "demo('double_spend')", show=False),
         Binding("x", "demo('pull_away')", show=False),
@@ -269,6 +297,16 @@ class DemoApp(PosApp):
         Binding("j", "demo('jam')", show=False),
         *[Binding(str(i + 1), f"select({i})", show=False) for i in range(len(PRODUCTS))],
     ]
+
+    def __init__(self, ctx: UiContext) -> None:
+        super().__init__(ctx)
+        board = getattr(ctx.demo.devices, "board", None) if ctx.demo is not None else None
+        if board is not None:
+            board.on_switch = self._gate_switched  # the simulated relay board, on screen
+
+    def _gate_switched(self, channel: int, on: bool) -> None:
+        """From the board's thread (``notify`` is thread-safe)."""
+        self.notify(f"relay board: channel {channel} {'ON, gate open' if on else 'off, gate closed'}")
 
     def action_demo(self, what: str) -> None:
         demo = self.ctx.demo
@@ -282,10 +320,13 @@ class DemoApp(PosApp):
             self._tick()
         elif what == "jam":
             self.notify("vending machine: jammed" if result else "vending machine: fixed")
+        elif what == "scan" and result is False:
+            self.notify("The scanner's port is full: nobody is reading it.", severity="warning")
 
     def action_select(self, index: int) -> None:
-        if self.ctx.demo is not None:
-            self.ctx.demo.select(index)
+        demo = self.ctx.demo
+        if demo is not None and self.ctx.settings.mode == "vending" and not demo.select(index):
+            self.notify("The machine is still busy with the last selection.", severity="warning")
 
 
 def run_demo(mode: str, base: Path | None, language: str | None = None) -> int:
@@ -294,5 +335,5 @@ def run_demo(mode: str, base: Path | None, language: str | None = None) -> int:
     try:
         DemoApp(world.ctx).run()
     finally:
-        world.ctx.close()
+        world.close()
     return 0
