@@ -145,14 +145,31 @@ def _reverse(tx: Tx, tid: str, row: p.BatchRow) -> bool:
     return False
 
 
+_PAIR_COLS = "terminal_id, seq, time, amount, currency, mode, wallet_id, counter, token_digest, token"
+
+
+def sqlite_pairs_query(n: int) -> str:
+    """Accepted entries holding any of ``n`` (wallet id, counter) pairs, on SQLite.
+
+    CROSS JOIN keeps the pairs as the outer loop, so each is one search of the partial unique
+    index; SQLite plans ``(wallet_id, counter) IN (VALUES ...)`` as a scan of every accepted
+    entry, a cost that grew with the collector's history on every batch.
+    """
+    cols = ", ".join(f"e.{c}" for c in _PAIR_COLS.split(", "))
+    values = ",".join("(?, ?)" for _ in range(n))
+    return (
+        f"WITH v (w, c) AS (VALUES {values}) SELECT {cols} FROM v CROSS JOIN entries e"
+        " ON e.wallet_id = v.w AND e.counter = v.c WHERE e.status = 'accepted'"
+    )
+
+
 def _existing(tx: Tx, pairs: list[tuple[bytes, int]]) -> dict[tuple[bytes, int], Any]:
     """Accepted entries already holding any of these (wallet id, counter) pairs."""
     if not pairs:
         return {}
-    cols = "terminal_id, seq, time, amount, currency, mode, wallet_id, counter, token_digest, token"
     if tx.pg:
         found = tx.all(
-            f"SELECT {cols} FROM entries WHERE status = 'accepted' AND (wallet_id, counter) IN"
+            f"SELECT {_PAIR_COLS} FROM entries WHERE status = 'accepted' AND (wallet_id, counter) IN"
             " (SELECT * FROM unnest(?::bytea[], ?::bytea[]))",
             [[w for w, _ in pairs], [ckey(c) for _, c in pairs]],
         )
@@ -160,13 +177,8 @@ def _existing(tx: Tx, pairs: list[tuple[bytes, int]]) -> dict[tuple[bytes, int],
         found = []
         for i in range(0, len(pairs), 4000):
             part = pairs[i : i + 4000]
-            values = ",".join("(?, ?)" for _ in part)
             flat = [x for w, c in part for x in (w, ckey(c))]
-            found += tx.all(
-                f"SELECT {cols} FROM entries WHERE status = 'accepted' AND (wallet_id, counter) IN"
-                f" (VALUES {values})",
-                flat,
-            )
+            found += tx.all(sqlite_pairs_query(len(part)), flat)
     out = {}
     for tid, seq, t, amount, currency, mode, wid, counter, digest, token in found:
         out[(bytes(wid), cvalue(counter))] = {

@@ -1,0 +1,54 @@
+"""The ingest transaction's lookups search indexes: their cost must not grow with the history.
+
+The fleet-wide (wallet id, counter) check runs on every batch; a plan that scans the accepted
+entries made each batch cost as much as the whole history (measured: 13 ms per 500-row batch
+at 20,000 entries, growing linearly). SQLite, on disk, real schema.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from collector.db import Database, ckey
+from collector.payments import _existing, sqlite_pairs_query
+
+
+def _plan(db: Database, sql: str, params: list[object]) -> str:
+    with db.read() as tx:
+        return "\n".join(str(r[3]) for r in tx.all("EXPLAIN QUERY PLAN " + sql, params))
+
+
+def _fill(db: Database, n: int) -> None:
+    with db.write() as tx:
+        tx.executemany(
+            "INSERT INTO entries (terminal_id, seq, time, kind, wallet_id, counter, amount, currency, mode,"
+            " row_terminal_id, token_digest, token, hash, status, reason, offline_limit, ingested_at)"
+            " VALUES ('T', ?, 1, 'payment', ?, ?, 5, 'EUR', 'qr', 'T', ?, NULL, ?, 'accepted', NULL, 100, 2)",
+            [(i, i.to_bytes(8, "big"), ckey(i), bytes(32), bytes(32)) for i in range(1, n + 1)],
+        )
+        tx.execute("ANALYZE")
+
+
+def test_double_spend_lookup_searches_the_unique_index(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'c.db'}")
+    try:
+        _fill(db, 2000)
+        pairs = [(i.to_bytes(8, "big"), ckey(i)) for i in (5, 7)]
+        plan = _plan(db, sqlite_pairs_query(2), [x for pair in pairs for x in pair])
+        assert "SEARCH e USING INDEX entries_once" in plan, plan
+        assert "SCAN e" not in plan and "SCAN entries" not in plan, plan
+    finally:
+        db.close()
+
+
+def test_double_spend_lookup_finds_only_the_accepted_pairs_asked_for(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'c.db'}")
+    try:
+        _fill(db, 300)
+        with db.write() as tx:
+            tx.execute("UPDATE entries SET status = 'rejected' WHERE seq = 9")
+            found = _existing(tx, [(i.to_bytes(8, "big"), i) for i in (3, 9, 250)] + [(b"\x01" * 8, 3)])
+        assert sorted(found) == [((3).to_bytes(8, "big"), 3), ((250).to_bytes(8, "big"), 250)]
+        assert found[((3).to_bytes(8, "big"), 3)]["seq"] == 3
+    finally:
+        db.close()
