@@ -42,7 +42,7 @@ INACTIVE, DISABLED, ENABLED, IDLE, VEND = "INACTIVE", "DISABLED", "ENABLED", "ID
 STATES = (INACTIVE, DISABLED, ENABLED, IDLE)
 ERR_CASHLESS_OFF = "cashless is off"  # c,ERR,"cashless is off": the slave is not enabled (reboot)
 
-_AMOUNT = re.compile(r"(\d{1,9})(?:\.(\d{1,6}))?")
+_AMOUNT = re.compile(r"([0-9]{1,9})(?:\.([0-9]{1,6}))?")
 _ITEM = re.compile(rf"[0-9A-Za-z_.-]{{1,{MAX_ITEM}}}")
 _VEND_ERR = re.compile(r'"?VEND\b.*', re.IGNORECASE)
 
@@ -65,7 +65,8 @@ def to_minor(text: str, decimals: int = DEFAULT_DECIMALS) -> int:
         if frac[decimals:].strip("0"):
             raise AmountError(f"{text!r} has more than {decimals} decimals")
         frac = frac[:decimals]
-    return int(whole) * 10**decimals + int(frac.ljust(decimals, "0") or "0")
+    scale: int = 10**decimals
+    return int(whole) * scale + int(frac.ljust(decimals, "0") or "0")
 
 
 def format_amount(minor: int, decimals: int = DEFAULT_DECIMALS) -> str:

@@ -106,12 +106,15 @@ class _TcpLink:
 
 
 class QibixxSimulator:
-    def __init__(self, link: _PtyLink | _TcpLink, decimals: int = 2, auto_boot: bool = True) -> None:
+    def __init__(
+        self, link: _PtyLink | _TcpLink, decimals: int = 2, auto_boot: bool = True, silent: bool = False
+    ) -> None:
         self.link = link
         self.decimals = decimals
         self.auto_boot = auto_boot
         self.on = False  # the cashless device is switched on (C,1)
-        self.silent = False
+        self.enabled = False  # ... and the VMC has set it up and enabled it (BOOT written)
+        self.silent = silent
         self.received: list[str] = []  # every host line, in order
         self.sent: list[str] = []  # every line written
         self.answers: queue.Queue[str] = queue.Queue()  # C,VEND / C,STOP for the running vend
@@ -161,8 +164,9 @@ class QibixxSimulator:
             self.write_lines("c,STATUS,INACTIVE", "c,1")
             if self.auto_boot:
                 self.write_lines(*BOOT)
+                self.enabled = True
         elif line == "C,0":
-            self.on = False
+            self.on = self.enabled = False
             self.write_line("c,0")
         elif line == "V":
             self.write_line(VERSION_LINE)
@@ -200,9 +204,9 @@ class QibixxSimulator:
 
     # -- scripted -------------------------------------------------------------------------------
     def wait_enabled(self, timeout: float = 3.0) -> None:
-        """Until the terminal has switched the cashless device on (and the VMC enabled it)."""
+        """Until the terminal has switched the cashless device on and the VMC enabled it."""
         end = time.monotonic() + timeout
-        while not self.on:
+        while not self.enabled:
             if time.monotonic() > end:
                 raise TimeoutError("Qibixx sim: the terminal never sent C,1")
             time.sleep(0.01)
@@ -231,11 +235,11 @@ class QibixxSimulator:
 
     def reboot(self) -> None:
         """The adapter restarts: the cashless device is off until the terminal sends C,1 again."""
-        self.on = False
+        self.on = self.enabled = False
 
     def unplug(self) -> None:
         """Drop the terminal's connection (TCP only); the terminal may connect again."""
-        self.on = False
+        self.on = self.enabled = False
         self.link.drop()
 
     def close(self) -> None:
