@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pos.config import Config
 from pos.terminal import Terminal
+from ui.context import UiContext
 
 if TYPE_CHECKING:
     from pos.sync.service import SyncService
@@ -79,6 +80,15 @@ def start(cfg: Config, data_dir: Path, terminal: Terminal) -> SyncService | None
             }
         },
     )
+    return service
+
+
+def attach(cfg: Config, data_dir: Path, ctx: UiContext) -> SyncService | None:
+    """``start`` for a running terminal's context, woken on the screens' status tick whenever the
+    journal grew (the headless gate also wakes it after each approval: it has no tick)."""
+    service = start(cfg, data_dir, ctx.core.terminal)
+    if service is not None:
+        ctx.background.append(WakeOnNewRows(service.wake))
     return service
 
 

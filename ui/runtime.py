@@ -289,7 +289,7 @@ def run(args: argparse.Namespace) -> int:
         "starting",
         extra={"fields": {"mode": settings.mode, "terminal_id": ctx.terminal_id, "headless": not ui}},
     )
-    sync = background_sync.start(cfg, data_dir, ctx.core.terminal)
+    sync = background_sync.attach(cfg, data_dir, ctx)
     if not ui:
         stop = threading.Event()
 
@@ -304,8 +304,6 @@ def run(args: argparse.Namespace) -> int:
         return serve_gate_headless(ctx, stop, on_approved=wake, on_stop=lambda: background_sync.stop(sync))
     from ui.app import PosApp  # Textual only when the UI runs
 
-    if sync is not None:
-        ctx.background.append(background_sync.WakeOnNewRows(sync.wake))
     try:
         PosApp(ctx).run()
     finally:

@@ -4,6 +4,7 @@ that is not enrolled still takes payments and says why it runs offline."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -34,6 +35,7 @@ from tests.sync.harness import (
     pending_in,
 )
 from ui import background_sync, runtime
+from ui.uiconfig import from_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -172,6 +174,52 @@ def test_payment_taken_while_running_is_uploaded_and_acknowledged_without_pos_sy
     assert any(d.get("event") == "sync_stopped" for d in gate.lines)
     logged = json.dumps(gate.lines)
     assert OPERATOR_TOKEN not in logged and "OWT1:" not in logged  # no credential, no token
+
+
+def test_textual_mode_uploads_a_payment_on_the_next_status_tick(
+    env: SchemeEnv, collector: CollectorProc, tmp_path: Path
+) -> None:
+    from ui.app import PosApp
+
+    data_dir = tmp_path / "gate"
+    new_terminal(env, data_dir, collector.url, TID).close()
+    scanner = Scanner()
+    cfg = from_mapping(
+        {
+            "terminal": {"id": TID, "currency": "EUR"},
+            "ui": {"mode": "gate", "read_slice_s": 0.1},
+            "gate": {"fare": 250},
+            "devices": {"scanner": scanner.path, "relay": "log:"},
+            "sync": {"collector": collector.url, "interval_s": 600},
+        },
+        "pos.toml",
+    )
+    ctx = runtime.build_context(cfg, from_config(cfg), data_dir, with_wedge=False)
+    sync = background_sync.attach(cfg, data_dir, ctx)  # what `pos run` does before the App starts
+    assert sync is not None
+    view = View(collector.db_url)
+
+    async def go() -> None:
+        app = PosApp(ctx)
+        async with app.run_test(size=(100, 32)) as pilot:
+            deadline = time.monotonic() + 20
+            while not app.is_ready or sync.passes < 1:  # the pass at start has nothing to send
+                assert time.monotonic() < deadline, "not ready"
+                await pilot.pause(0.05)
+            scanner.scan(encode_text(env.wallet().token(max_amount=250, now=int(time.time()))))
+            while len(view.entries(TID)) < 1 or pending_in(data_dir) > 0:
+                assert time.monotonic() < deadline, f"not uploaded; sync passes: {sync.passes}"
+                await pilot.pause(0.1)
+
+    try:
+        asyncio.run(go())
+        assert [r[5] for r in view.entries(TID)] == ["accepted"]
+    finally:
+        background_sync.stop(sync)
+        ctx.close()
+        view.close()
+        scanner.close()
+    assert not sync.running
 
 
 def test_gate_that_is_not_enrolled_still_approves_and_logs_why_it_is_offline(
