@@ -9,6 +9,7 @@ import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -220,6 +221,35 @@ def test_textual_mode_uploads_a_payment_on_the_next_status_tick(
         view.close()
         scanner.close()
     assert not sync.running
+
+
+def test_sigterm_during_a_stalled_sync_pass_still_stops_within_seconds(
+    env: SchemeEnv, collector: CollectorProc, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "gate"
+    new_terminal(env, data_dir, collector.url, TID).close()
+    stall = socket.create_server(("127.0.0.1", 0))  # accepts, never answers: a request hangs
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(stall.accept()[0]), daemon=True).start()
+    scanner = Scanner()
+    sync = {"collector": f"http://127.0.0.1:{stall.getsockname()[1]}", "timeout_s": 60}
+    gate = GateProc(write_config(tmp_path / "pos.toml", data_dir, scanner.path, sync))
+    try:
+        gate.wait_for(is_msg("ready"), 30)
+        deadline = time.monotonic() + 10
+        while not accepted:  # the pass at start is waiting for an answer now
+            assert time.monotonic() < deadline, "the sync pass never connected"
+            time.sleep(0.02)
+        took = gate.terminate(timeout=15)
+        assert took < background_sync.STOP_S + 3, f"SIGTERM took {took:.1f} s"
+        assert gate.proc.returncode == 0
+    finally:
+        gate.kill()
+        scanner.close()
+        for conn in accepted:
+            conn.close()
+        stall.close()
+    assert gate.lines[-1]["msg"] == "stopped"
 
 
 def test_gate_that_is_not_enrolled_still_approves_and_logs_why_it_is_offline(
