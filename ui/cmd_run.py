@@ -40,6 +40,7 @@ def register_demo(sub: Any) -> None:
     p.add_argument("--headless", action="store_true", help="no UI: print a scripted stream of decisions")
     p.add_argument("--mode", choices=MODES, default="counter", help="counter (default), vending or gate")
     p.add_argument("--language", choices=LANGUAGES, default="en")
+    demo_headless.add_payments_argument(p)
     p.set_defaults(handler=run_demo)
 
 

@@ -4,6 +4,10 @@ Makes a demo scheme (root, an Ed25519 and an ES256 issuer, signed trust and deny
 wallets, and runs a stream of payments through the real terminal: QR and NFC tokens, a replay, a
 forged token, a denied wallet and an over-limit one. Prints each decision in plain words, then
 the journal summary and its verification.
+
+Then the network's story (``ui.demo_offline_day``, real collector and sync processes): a day
+offline with ``--payments N`` payments (default 1,000; 0 skips it), a flaky link, the queue
+draining, and a wallet that paid at two shops declined after the collector's deny list arrives.
 """
 
 from __future__ import annotations
@@ -23,16 +27,37 @@ from pos.sigs import ALG_EDDSA, ALG_ES256, load_pem_public_key
 from pos.sim.scheme import Scheme
 from pos.sim.wallet import Wallet
 from pos.terminal import Terminal
+from ui.demo_offline_day import MAX_PAYMENTS, run_story
 from ui.wording import explain
 
 TERMINAL_ID = "DEMO-COUNTER-1"
+DEFAULT_PAYMENTS = 1_000
+
+
+def payments_count(text: str) -> int:
+    """``--payments``: how many offline payments the network story queues (0 skips it)."""
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= MAX_PAYMENTS:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 0 to {MAX_PAYMENTS:,}")
+    return value
 
 
 def register(sub: Any) -> None:
     p = sub.add_parser("demo", help="run the embedded demo (simulated devices, demo keys)")
     p.add_argument("--dir", type=Path, help="keep the demo's scheme and data here (default: a temp dir)")
     p.add_argument("--headless", action="store_true", help="no UI: print decisions (the default for now)")
+    add_payments_argument(p)
     p.set_defaults(handler=run)
+
+
+def add_payments_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--payments", type=payments_count, default=DEFAULT_PAYMENTS, metavar="N",
+        help=f"--headless: payments queued offline in the network story (default {DEFAULT_PAYMENTS:,})",
+    )  # fmt: skip
 
 
 def _money(minor: int) -> str:
@@ -96,4 +121,5 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"journal verify: {checked} rows, hash chain and signed heads hold")
     terminal.journal.close()
-    return 0
+    n = getattr(args, "payments", DEFAULT_PAYMENTS)
+    return run_story(base, scheme, n) if n else 0
