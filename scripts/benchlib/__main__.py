@@ -23,7 +23,7 @@ from benchlib.common import machine_info, print_table
 SUITES: dict[str, str | None] = {
     "core": "benchlib.core",
     "drivers": "benchlib.drivers",
-    "sync": None,
+    "sync": "benchlib.sync",
     "ui": "bench_ui",
 }
 
@@ -89,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             print_table(report, machine)
             sys.stdout = sys.__stdout__
             results[name] = {k: round(v, 4) for k, v in report.figures.items()}
+            if report.verdicts:
+                results[name]["targets"] = dict(report.verdicts)
     finally:
         if common.keep:
             print(f"bench: scratch data kept in {base}", file=sys.stderr)

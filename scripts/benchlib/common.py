@@ -131,6 +131,7 @@ class Report:
     rows: list[Row] = field(default_factory=list)
     figures: dict[str, float] = field(default_factory=dict)  # the JSON keys
     notes: list[str] = field(default_factory=list)
+    verdicts: dict[str, str] = field(default_factory=dict)  # figure key -> PASS/FAIL, JSON "targets"
 
     def add(self, row: Row) -> Row:
         self.rows.append(row)
