@@ -155,6 +155,10 @@ class LcusRelay(_TimedSwitch):
         self._port = serial.serial_for_url(
             url, baudrate=baudrate, timeout=0, write_timeout=write_timeout, **options
         )
+        try:  # fail safe: a relay left on by a killed process is switched off at start
+            self._switch_checked(False)
+        except RelayError as exc:
+            log.error("%s", exc)
 
     def _switch(self, on: bool) -> None:
         if not self._port.is_open:

@@ -139,7 +139,10 @@ class PosApp(App[int]):
         ctx = self.ctx
         terminal = ctx.core.terminal
         for job in ctx.background:
-            job(terminal)
+            try:
+                job(terminal)
+            except Exception:  # one failing job must not end the status worker
+                log.exception("background job failed")
         return status_mod.collect(
             terminal,
             mode=ctx.settings.mode,

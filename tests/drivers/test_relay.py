@@ -50,6 +50,7 @@ def pty() -> Iterator[Pty]:
 @pytest.fixture
 def relay(pty: Pty) -> Iterator[LcusRelay]:
     r = LcusRelay(pty.name)
+    assert pty.read_frame(0.5)[0] == OFF  # the fail-safe "off" sent when the driver opens
     yield r
     r.close()
 
@@ -96,8 +97,16 @@ def test_reopen_extends(pty: Pty, relay: LcusRelay) -> None:
     assert pty.read_frame(0.5)[0] == OFF
 
 
+def test_opening_switches_a_relay_left_on_off(pty: Pty) -> None:
+    # A gate killed between "on" and "off" left the board energised; the next start releases it.
+    LcusRelay(pty.name, channel=2).close()
+    assert pty.read_frame(0.5)[0] == lcus_frame(2, False)
+    assert pty.quiet(0.1)
+
+
 def test_close_switches_off(pty: Pty) -> None:
     relay = LcusRelay(pty.name, channel=1)
+    assert pty.read_frame(0.5)[0] == OFF
     relay.open(10)
     assert pty.read_frame(0.5)[0] == ON
     relay.close()
@@ -121,7 +130,7 @@ def test_loop_url() -> None:
     relay = LcusRelay("loop://", channel=2)
     relay.open(0.05)
     time.sleep(0.3)
-    assert relay._port.read(8) == lcus_frame(2, True) + lcus_frame(2, False)
+    assert relay._port.read(12) == lcus_frame(2, False) + lcus_frame(2, True) + lcus_frame(2, False)
     relay.close()
 
 

@@ -159,6 +159,8 @@ def test_kill_9_between_commit_and_relay_keeps_the_payment_and_never_opens_twice
     verify = run_pos_process(["journal", "verify", "--data-dir", str(data_dir)])
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
+    with relay._lock:
+        written_before_restart = len(relay.bytes)
     gate = start_gate(config, None)  # restarted: a crash, an update, systemd's Restart=on-failure
     try:
         scanner.scan(token)  # the very same token again
@@ -168,6 +170,8 @@ def test_kill_9_between_commit_and_relay_keeps_the_payment_and_never_opens_twice
         assert [d["decision"] for d in seen] == ["declined", "declined", "approved"], seen
         assert seen[0]["reason"] in ("replayed", "passback") and seen[1]["reason"] == "passback"
         assert relay.ons() == opened_before_kill + 1  # bob's opening only: never twice for alice
+        with relay._lock:  # fail safe: the restarted gate first releases a relay the kill left on
+            assert bytes(relay.bytes[written_before_restart:]).startswith(OFF)
         assert gate.terminate(10) < 5 and gate.proc.returncode == 0
     finally:
         gate.kill()
