@@ -25,7 +25,7 @@
     camera = "file:frames/"
     scanner = "/dev/ttyACM0"
     relay = "log:"            # gate relay; "log:" only logs (dry run)
-    vend = "sim:"             # vending machine session; "sim:" is the built-in simulator
+    vend = "sim:"             # "sim:" simulator; "/dev/ttyACM0" OWT-MDB/1; "qibixx:/dev/ttyACM0" Qibixx
 
 Money is an integer of minor units; times are seconds (int or float).
 """

@@ -2,12 +2,9 @@
 
 The line protocol here is **ours** ("OWT-MDB/1"), not a vendor's: a minimal ASCII protocol for an
 adapter (a microcontroller on the 9-bit MDB bus, USB-CDC to the terminal) that does the bus timing
-itself and leaves the cashless-device logic to ``drivers.mdb.cashless``. Vendor adapters (e.g. the
-Qibixx MDB Pi Hat / MDB-USB, whose "cashless device" mode runs its own reader state machine and
-speaks ``c,...`` lines) are *not* implemented; one is wired in by writing another class with this
-one's two methods (``read_command`` -> a ``cashless`` command object, ``send`` <- response bytes)
-translating its grammar, or, for adapters that keep their own state machine, a ``VendSession`` that
-maps their status lines to ``wait_selection`` / ``approve`` / ``deny`` directly.
+itself and leaves the cashless-device logic to ``drivers.mdb.cashless``. The Qibixx MDB-USB /
+Pi Hat Plus cashless-device API is implemented in ``drivers.mdb.qibixx`` (URL prefix ``qibixx:``),
+whose firmware runs the MDB state machine; see docs/mdb.md.
 
 OWT-MDB/1, 115200 8N1 (the baud rate does not matter on USB-CDC); ASCII lines ending in ``\\n``
 (a preceding ``\\r`` is ignored); hex is case-insensitive, no spaces, no MDB checksum::

@@ -95,7 +95,7 @@ class MdbVendSession:
                 if self.device.state is State.VEND and request is not None and not self.device.answered:
                     return VendRequest(request.price, str(request.item))
                 left = end - time.monotonic()
-                if left <= 0 or self._error:
+                if left <= 0:  # a failed port waits too: the screen's loop must not spin
                     return None
                 self._cond.wait(left)
 
