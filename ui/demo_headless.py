@@ -21,6 +21,7 @@ from typing import Any
 
 from pos.audit import verify_journal
 from pos.decision import PaymentRequest
+from pos.errors import PosError
 from pos.keystore import KeyStore
 from pos.presentation import encode_text
 from pos.sigs import ALG_EDDSA, ALG_ES256, load_pem_public_key
@@ -66,6 +67,10 @@ def _money(minor: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     base = args.dir or Path(tempfile.mkdtemp(prefix="pos-demo-"))
+    if (base / "scheme" / "scheme.json").exists():
+        # A new scheme root would not match the one the terminals pinned, and the story's
+        # day-old payments would be older than the journal's newest: start from a clean dir.
+        raise PosError(f"{base} already holds a headless demo; give a new or empty --dir")
     base.mkdir(parents=True, exist_ok=True)
     print(f"demo scheme and terminal data in {base} (all keys are DEMO keys)\n")
     scheme = Scheme.init(base / "scheme")

@@ -93,3 +93,10 @@ def test_payments_0_runs_the_stream_only(tmp_path: Path) -> None:
     proc = _run(tmp_path, "--payments", "0")
     assert proc.returncode == 0, proc.stderr
     assert "journal verify:" in proc.stdout and "A day offline" not in proc.stdout
+
+
+def test_a_used_demo_dir_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    assert _run(tmp_path, "--payments", "0").returncode == 0
+    again = _run(tmp_path, "--payments", "0")
+    assert again.returncode == 2
+    assert "already holds a headless demo" in again.stderr and "Traceback" not in again.stderr
