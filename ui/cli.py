@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from pos.errors import PosError
-from ui import cmd_accept, cmd_doctor, cmd_keys, cmd_run, cmd_sim, cmd_sync
+from ui import cmd_accept, cmd_doctor, cmd_keys, cmd_receipt, cmd_run, cmd_sim, cmd_sync
 
 EXIT_OK, EXIT_NO, EXIT_USAGE = 0, 1, 2
 
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_run.register_demo(sub)
     cmd_run.register(sub)
     cmd_sync.register(sub)
+    cmd_receipt.register(sub)
     return parser
 
 

@@ -25,6 +25,7 @@ from ui.uiconfig import UiSettings
 from ui.wedge import KeyBurstDetector
 
 if TYPE_CHECKING:
+    from drivers.printer import ReceiptPrinter
     from ui.demo import DemoControls
 
 
@@ -59,6 +60,7 @@ class UiContext:
     sync_probe: SyncProbe | None = None
     relay: Actuator | None = None
     vend: VendSession | None = None
+    printer: ReceiptPrinter | None = None  # the customer's signed receipt after an approval
     void: VoidFn | None = None
     wedge: KeyBurstDetector[object] | None = None
     wedge_source: QueueSource | None = None
@@ -84,7 +86,7 @@ class UiContext:
         with self._health_lock:
             seen = dict(self._health)
         out = [source_health(s) or seen.get(s.url, DeviceHealth(s.url, True)) for s in self.sources]
-        for name, dev in (("relay", self.relay), ("vend", self.vend)):
+        for name, dev in (("relay", self.relay), ("vend", self.vend), ("printer", self.printer)):
             if dev is not None and isinstance(dev, HasHealth):
                 try:
                     out.append(dev.health())
@@ -108,7 +110,7 @@ class UiContext:
         )
 
     def close(self) -> None:
-        for source in self.all_sources:
+        for source in [*self.all_sources, *([self.printer] if self.printer is not None else [])]:
             try:
                 source.close()
             except Exception:  # noqa: BLE001, S110 - closing is best effort on the way out

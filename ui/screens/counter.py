@@ -14,6 +14,7 @@ from textual.widgets import Label
 from ui.acceptance import Attempt
 from ui.i18n import N_, _, action_text, reason_text
 from ui.money import AmountEntry, format_money
+from ui.receipts import print_in_background
 from ui.screens.base import hints_text, key_hints, redraw
 from ui.screens.listening import Decided, ListeningScreen, SourceNote
 from ui.widgets.keypad import BACKSPACE, CLEAR, OK, Keypad
@@ -178,6 +179,8 @@ class CounterScreen(ListeningScreen):
         else:
             self.notice = ""
         self._result(message.attempt)  # first: the result is what the customer waits for
+        if decision is not None and decision.approved:
+            print_in_background(self, decision.seq)  # a worker: the screen never waits for paper
         self.set_timer(AFTER_RESULT_S, self._after_result)
 
     def _after_result(self) -> None:

@@ -24,6 +24,7 @@ from pos.errors import PosError
 from pos.ports import VendRequest
 from ui.acceptance import Attempt
 from ui.i18n import N_, _
+from ui.receipts import print_in_background
 from ui.screens.base import key_hints, redraw
 from ui.screens.listening import Decided, ListeningScreen, SourceNote
 from ui.widgets.money import MoneyDisplay
@@ -199,6 +200,8 @@ class VendingScreen(ListeningScreen):
         amount = decision.amount if decision is not None else None
         if message.code is None:
             self._result(APPROVED, N_("Thank you"), None, amount)
+            # only once the product came out: a failed vend is reversed and gets no receipt
+            print_in_background(self, decision.seq if decision is not None else None)
         elif message.code in (VEND_FAILED, VEND_FAILED_CHARGED):
             self._result(NOTICE, N_("Not delivered"), message.code, amount)
         else:
