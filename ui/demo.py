@@ -26,11 +26,9 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
-from textual.binding import Binding, BindingType
-
-from pos.decision import Policy
+from pos.decision import Decision, Policy
 from pos.keystore import KeyStore
 from pos.ports import Actuator, TokenSource
 from pos.sigs import ALG_EDDSA, ALG_ES256, load_pem_public_key
@@ -38,10 +36,10 @@ from pos.sim.scheme import DAY, Scheme
 from pos.sim.wallet import Wallet
 from pos.terminal import Terminal
 from ui.acceptance import Metrics
-from ui.app import PosApp
 from ui.context import UiContext, wall_clock
 from ui.core import Core, journal_void
-from ui.demo_devices import PRODUCTS, DemoDevices
+from ui.demo_app import DemoApp
+from ui.demo_devices import DemoDevices
 from ui.devices import QueueSource, SyncStatus, VendSession
 from ui.i18n import N_
 from ui.operator import AuditLog, OperatorPin
@@ -53,27 +51,18 @@ log = logging.getLogger("pos.ui.demo")
 DEMO_PIN = "1234"
 WALLET_NAMES = ("alice", "bob", "carol")
 SOURCE_NAMES = ("nfc", "camera", "scanner")
+ELSEWHERE_AMOUNT = 500  # what the customer buys with the same QR code at the second shop
 
 
-@dataclass
-class DemoSync:
-    """The network switch of the demo; online, a pretend collector acknowledges every upload."""
+class Network(Protocol):
+    """The demo's network (``ui.demo_network.DemoNetwork``, or ``ui.demo_inproc``'s stand-in)."""
 
-    online: bool = False
-    last_upload: int | None = None
-    clock: Callable[[], int] = wall_clock
-
-    def probe(self) -> SyncStatus | None:
-        return SyncStatus(True, self.last_upload) if self.online else None
-
-    def pump(self, terminal: Terminal) -> None:
-        """On the core thread, once per status tick."""
-        if not self.online:
-            return
-        pending = [r["seq"] for r in terminal.journal.rows() if r["state"] == "pending"]
-        if pending:
-            terminal.journal.acknowledge(pending)
-            self.last_upload = self.clock()
+    def toggle(self) -> bool: ...
+    def probe(self) -> SyncStatus | None: ...
+    def on_sale(self) -> None: ...
+    def events(self) -> list[str]: ...
+    def spend_elsewhere(self, token_text: str, amount: int) -> Decision: ...
+    def close(self) -> None: ...
 
 
 class Devices(Protocol):
@@ -97,6 +86,18 @@ class Devices(Protocol):
 
 
 DevicesFactory = Callable[[Path, str, list[Wallet], Wallet, Callable[[], int]], Devices]
+NetworkFactory = Callable[..., Network]  # (base, scheme, data_dir, keystore, terminal_id, clock=)
+
+
+def start_network(
+    base: Path, scheme: Scheme, data_dir: Path, keystore: KeyStore, terminal_id: str, clock: Callable[[], int]
+) -> Network:
+    """The real one: a local collector process, a switchable proxy, sync, a second shop."""
+    from ui.demo_network import DemoNetwork
+
+    network = DemoNetwork(base, scheme, data_dir, keystore, terminal_id, clock)
+    network.start()
+    return network
 
 
 @dataclass
@@ -105,7 +106,7 @@ class DemoControls:
 
     devices: Devices
     wallets: list[Wallet]
-    sync: DemoSync
+    network: Network
 
     @property
     def last_qr(self) -> str | None:
@@ -139,8 +140,12 @@ class DemoControls:
         return self.devices.jam()
 
     def toggle_network(self) -> bool:
-        self.sync.online = not self.sync.online
-        return self.sync.online
+        return self.network.toggle()
+
+    def spend_elsewhere(self, amount: int = ELSEWHERE_AMOUNT) -> Decision | None:
+        """The last QR code shown here, presented at the second shop (blocking: a worker thread)."""
+        text = self.devices.last_qr
+        return None if text is None else self.network.spend_elsewhere(text, amount)
 
     def hints(self, mode: str) -> tuple[tuple[str, str], ...]:
         common = (("t", N_("tap")), ("q", N_("QR")), ("d", N_("double spend")), ("n", N_("network")))
@@ -159,13 +164,17 @@ class DemoWorld:
     controls: DemoControls
     relay: Any  # the gate's relay (``LcusRelay`` on the demo's board; a test's recorder)
     devices: Devices
+    network: Network
 
     def close(self) -> None:
-        """The terminal first (its readers stop), then the simulators behind them."""
+        """Sync first, then the terminal (its readers stop), then the simulators behind them."""
         try:
-            self.ctx.close()
+            self.network.close()
         finally:
-            self.devices.close()
+            try:
+                self.ctx.close()
+            finally:
+                self.devices.close()
 
 
 def _wallet(base: Path, name: str, make: Callable[[], Wallet]) -> Wallet:
@@ -189,9 +198,11 @@ def build(
     terminal_id: str | None = None,
     metrics: Metrics | None = None,
     devices: DevicesFactory | None = None,
+    network: NetworkFactory | None = None,
     **settings: Any,
 ) -> DemoWorld:
-    """The demo terminal in ``base``; ``devices`` makes its devices (default: ``DemoDevices``)."""
+    """The demo terminal in ``base``; ``devices`` makes its devices (default: ``DemoDevices``),
+    ``network`` its network (default: ``start_network``, the local collector)."""
     base = Path(base) if base is not None else Path(tempfile.mkdtemp(prefix="pos-demo-"))
     base.mkdir(parents=True, exist_ok=True)
     now = clock()
@@ -227,7 +238,7 @@ def build(
         defaults["devices"] = {name: s.url for name, s in zip(SOURCE_NAMES, rig.sources, strict=False)}
         ui = UiSettings(**{**defaults, **settings})
         tid = terminal_id or f"DEMO-{mode.upper()}-1"
-        world = _world(base, scheme, store, data_dir, rig, wallets, clock, ui, tid, metrics)
+        world = _world(base, scheme, store, data_dir, rig, wallets, clock, ui, tid, metrics, network)
     except BaseException:
         rig.close()
         raise
@@ -245,15 +256,20 @@ def _world(
     ui: UiSettings,
     tid: str,
     metrics: Metrics | None,
+    network: NetworkFactory | None,
 ) -> DemoWorld:
     policy = Policy()
     pin = OperatorPin(data_dir, clock)
     if not pin.is_set():
         pin.set_pin(DEMO_PIN)
-    sync = DemoSync(clock=clock)
-    controls = DemoControls(rig, wallets, sync)
     wedge = key_wedge(ui.wedge_gap_ms / 1000) if ui.wedge else None
-    core = Core(lambda: Terminal(data_dir, store, policy=policy))
+    core = Core(lambda: Terminal(data_dir, store, policy=policy))  # the journal exists before enrolling
+    try:
+        net = (network or start_network)(base, scheme, data_dir, store, tid, clock=clock)
+    except BaseException:
+        core.close(clock())
+        raise
+    controls = DemoControls(rig, wallets, net)
     ctx = UiContext(
         settings=ui,
         core=core,
@@ -265,7 +281,7 @@ def _world(
         pin=pin,
         audit=AuditLog(data_dir, tid, clock),
         clock=clock,
-        sync_probe=sync.probe,
+        sync_probe=net.probe,
         relay=rig.relay,
         vend=rig.vend,
         void=journal_void(core, clock),
@@ -273,60 +289,26 @@ def _world(
         wedge_source=QueueSource("keyboard-wedge") if wedge is not None else None,
         demo=controls,
         metrics=metrics,
-        background=[sync.pump],
+        background=[_after_sales(net), *([pump] if (pump := getattr(net, "pump", None)) else [])],
     )
-    return DemoWorld(base, scheme, ctx, controls, rig.relay, rig)
+    return DemoWorld(base, scheme, ctx, controls, rig.relay, rig, net)
+
+
+def _after_sales(network: Network) -> Callable[[Terminal], None]:
+    """A status-tick job (core thread): wake the sync as soon as the journal has new rows."""
+    seen: list[int | None] = [None]
+
+    def job(terminal: Terminal) -> None:
+        rows = terminal.journal.summary()["payments"]
+        if seen[0] is not None and rows != seen[0]:
+            network.on_sale()
+        seen[0] = rows
+
+    return job
 
 
 def _alg(issuer: str) -> int:
     return ALG_ES256 if issuer == "es" else ALG_EDDSA
-
-
-class DemoApp(PosApp):
-    """The App with the demo's simulator keys (app-level: the screens' own keys come first)."""
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("t", "demo('tap')", show=False),
-        Binding("q", "demo('show_qr')", show=False),
-        Binding("s", "demo('scan')", show=False),
-        Binding("a", "demo('again')", show=False),
-        Binding("d", "demo('double_spend')", show=False),
-        Binding("x", "demo('pull_away')", show=False),
-        Binding("m", "demo('blocked')", show=False),
-        Binding("n", "demo('toggle_network')", show=False),
-        Binding("j", "demo('jam')", show=False),
-        *[Binding(str(i + 1), f"select({i})", show=False) for i in range(len(PRODUCTS))],
-    ]
-
-    def __init__(self, ctx: UiContext) -> None:
-        super().__init__(ctx)
-        board = getattr(ctx.demo.devices, "board", None) if ctx.demo is not None else None
-        if board is not None:
-            board.on_switch = self._gate_switched  # the simulated relay board, on screen
-
-    def _gate_switched(self, channel: int, on: bool) -> None:
-        """From the board's thread (``notify`` is thread-safe)."""
-        self.notify(f"relay board: channel {channel} {'ON, gate open' if on else 'off, gate closed'}")
-
-    def action_demo(self, what: str) -> None:
-        demo = self.ctx.demo
-        if demo is None:
-            return
-        result = getattr(demo, what)()
-        if what == "double_spend" and result is False:
-            self.notify("Show a QR code first (q), then present it again (d).", severity="warning")
-        elif what == "toggle_network":
-            self.notify("network: online" if result else "network: offline")
-            self._tick()
-        elif what == "jam":
-            self.notify("vending machine: jammed" if result else "vending machine: fixed")
-        elif what == "scan" and result is False:
-            self.notify("The scanner's port is full: nobody is reading it.", severity="warning")
-
-    def action_select(self, index: int) -> None:
-        demo = self.ctx.demo
-        if demo is not None and self.ctx.settings.mode == "vending" and not demo.select(index):
-            self.notify("The machine is still busy with the last selection.", severity="warning")
 
 
 def run_demo(mode: str, base: Path | None, language: str | None = None) -> int:

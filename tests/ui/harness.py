@@ -1,8 +1,9 @@
 """Running the App under Textual's pilot with the demo's simulated world and a fixed clock.
 
-``make_world`` gives the fast, in-process stand-in for the demo's devices (``FastDevices``: queue
-sources fed by the keys, a recording relay, a queue vending machine) unless ``real=True``, which
-runs ``ui.demo_devices.DemoDevices``: the real drivers against their simulators.
+``make_world`` gives the fast, in-process stand-ins (``ui.demo_inproc``: queue sources fed by the
+keys, a recording relay, a queue vending machine, a pretend network) unless ``real=True``, which
+runs ``ui.demo_devices.DemoDevices`` (the real drivers against their simulators), or
+``network=True``, which runs ``ui.demo_network.DemoNetwork`` (a collector process, real sync).
 """
 
 from __future__ import annotations
@@ -21,13 +22,8 @@ from textual.keys import _character_to_key
 from textual.pilot import Pilot
 from textual.widgets import Digits
 
-from pos.decision import PaymentRequest
-from pos.ports import CARD_REMOVED, Presentation
-from pos.presentation import encode_text
-from pos.sim.wallet import Wallet
 from ui.demo import DemoApp, DemoWorld, build
-from ui.demo_devices import PRODUCTS, QR_MAX
-from ui.devices import QueueSource, RecordingRelay, SimVendingMachine
+from ui.demo_inproc import InProcessDevices, in_process_network
 
 T = TypeVar("T")
 NOW = 1_800_000_000  # a fixed instant (2027-01-15): snapshots and list ages never drift
@@ -45,85 +41,14 @@ class Clock:
         self.now += seconds
 
 
-class FastDevices:
-    """The demo's customer actions on in-process queue sources (no ports, no threads)."""
-
-    def __init__(self, _base: Path, mode: str, wallets: list[Wallet], denied: Wallet, clock: Any) -> None:
-        self.nfc, self.qr = QueueSource("sim:nfc"), QueueSource("sim:qr")
-        self.sources = [self.nfc, self.qr]
-        self.relay = RecordingRelay() if mode == "gate" else None
-        self.machine = SimVendingMachine() if mode == "vending" else None
-        self.vend = self.machine
-        self.wallets, self.denied, self.clock = wallets, denied, clock
-        self.turn = -1
-        self.last_qr: str | None = None
-
-    def _next(self) -> Wallet:
-        self.turn = (self.turn + 1) % len(self.wallets)
-        return self.wallets[self.turn]
-
-    def _tap_by(self, wallet: Wallet) -> None:
-        def make(request: PaymentRequest) -> Presentation:
-            token = wallet.token(
-                amount=request.amount, challenge=request.challenge, terminal_id=request.terminal_id,
-                now=self.clock(),
-            )  # fmt: skip
-            return Presentation("bytes", token, self.nfc.url)
-
-        self.nfc.feed(make)
-
-    def _show_by(self, wallet: Wallet) -> None:
-        self.last_qr = encode_text(wallet.token(max_amount=QR_MAX, now=self.clock()))
-        self.qr.feed_text(self.last_qr)
-
-    def tap(self) -> None:
-        self._tap_by(self._next())
-
-    def again(self) -> None:
-        self._tap_by(self.wallets[max(self.turn, 0)])
-
-    def pull_away(self) -> None:
-        self.nfc.fail(CARD_REMOVED, "demo: phone moved away")
-
-    def show_qr(self) -> None:
-        self._show_by(self._next())
-
-    def scan(self) -> bool:
-        self._show_by(self._next())
-        return True
-
-    def double_spend(self) -> bool:
-        if self.last_qr is None:
-            return False
-        self.qr.feed_text(self.last_qr)
-        return True
-
-    def blocked(self) -> None:
-        self._show_by(self.denied)
-
-    def select(self, index: int) -> bool:
-        if self.machine is None or not 0 <= index < len(PRODUCTS):
-            return False
-        name, _item, price = PRODUCTS[index]
-        self.machine.select(name, price)
-        return True
-
-    def jam(self) -> bool:
-        if self.machine is None:
-            return False
-        self.machine.dispense_ok = not self.machine.dispense_ok
-        return not self.machine.dispense_ok
-
-    def close(self) -> None:
-        pass
-
-
 def make_world(
-    base: Path, mode: str, clock: Clock | None = None, *, real: bool = False, **kw: Any
+    base: Path, mode: str, clock: Clock | None = None, *, real: bool = False, network: bool = False, **kw: Any
 ) -> DemoWorld:
     kw.setdefault("result_s", 60)  # results stay until a test dismisses them
     if not real:
-        kw.setdefault("devices", FastDevices)
+        kw.setdefault("devices", InProcessDevices)
+    if not network:
+        kw.setdefault("network", in_process_network)
     world = build(base, mode, clock=clock or Clock(), **kw)
     world.ctx.tz = UTC
     return world
@@ -144,10 +69,10 @@ async def until(pilot: Pilot[Any], cond: Callable[[], bool], timeout: float = 10
 
 @asynccontextmanager
 async def running(
-    world: DemoWorld, size: tuple[int, int] = SIZE
+    world: DemoWorld, size: tuple[int, int] = SIZE, *, notifications: bool = False
 ) -> AsyncIterator[tuple[DemoApp, Pilot[Any]]]:
     app = DemoApp(world.ctx)
-    async with app.run_test(size=size) as pilot:
+    async with app.run_test(size=size, notifications=notifications) as pilot:
         await until(pilot, lambda: app.is_ready)
         await pilot.pause(0.05)
         yield app, pilot

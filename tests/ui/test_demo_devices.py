@@ -218,6 +218,7 @@ def test_gate_pilot_relay_board_opens_then_closes_and_passback_is_refused(tmp_pa
     world = make_world(tmp_path, "gate", Clock(), real=True, open_s=0.3, passback_s=60)
     board = devices_of(world).board
     assert board is not None and isinstance(world.relay, LcusRelay)
+    assert not board.is_on()
     try:
 
         async def go() -> None:
@@ -230,7 +231,8 @@ def test_gate_pilot_relay_board_opens_then_closes_and_passback_is_refused(tmp_pa
                 assert "This wallet passed this gate a moment ago." in text(app)
 
         run(go())
-        assert board.states() == ["on", "off"]  # opened once, closed after open_s
+        states = board.states()  # the driver may also switch off when it opens (fail safe)
+        assert states.count("on") == 1 and states[-2:] == ["on", "off"]  # opened once, then closed
         assert journal_kinds(world.ctx.data_dir) == ["payment"]
     finally:
         world.close()
