@@ -142,9 +142,11 @@ def _verdict(d: Decision) -> str:
     return "APPROVED" if d.approved else f"DECLINED ({d.reason}): {explain(d.reason)}"
 
 
-def _echo(net: DemoNetwork, say: Say) -> None:
-    for line in net.events():
+def _echo(net: DemoNetwork, say: Say) -> list[str]:
+    lines = net.events()
+    for line in lines:
         say(f"  [network] {line}")
+    return lines
 
 
 def _pending(net: DemoNetwork) -> int:
@@ -180,15 +182,20 @@ def _exactly_once(net: DemoNetwork, n: int, say: Say) -> bool:
 
 
 def _caught(net: DemoNetwork, terminal: Terminal, cheat: Wallet, say: Say) -> bool:
-    deadline = time.monotonic() + 30
+    # The keystore holds the new list before the sync pass that installed it reports: wait
+    # for the pass's own words too, so the story is told in the order it happened.
+    told = ("collector flagged a double spend", f"{TERMINAL_ID}: deny list seq")
+    deadline, heard = time.monotonic() + 30, []
     while time.monotonic() < deadline:
         _echo(net, say)
+        heard = [k for k in told if any(line.startswith(k) for line in list(net.history))]
         deny = terminal.keys.load().deny
-        if deny is not None and deny.contains(cheat.wallet_id):
+        if deny is not None and deny.contains(cheat.wallet_id) and len(heard) == len(told):
             break
         time.sleep(0.25)
     else:
-        say("the deny list naming the wallet did not arrive in 30 s")
+        missing = [k for k in told if k not in heard]
+        say(f"the deny list naming the wallet did not arrive in 30 s (not seen: {missing})")
         return False
     _echo(net, say)
     assert net.collector is not None

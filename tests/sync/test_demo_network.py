@@ -136,9 +136,10 @@ def test_wallet_spent_again_at_a_second_shop_is_declined_here_once_the_deny_list
     assert wait_until(denied_here, 30), "our terminal never installed a deny list naming the wallet"
     declined = shop.pay(shop.wallet.qr_text(100), 100)
     assert declined.reason == reasons.WALLET_DENIED
-    lines = _collect(shop.net, [])
+    lines = _collect(shop.net, [])  # a pass reports after it installed the list: wait for its words
     assert wait_until(lambda: any("double spend" in e for e in lines()), 10)
-    assert any(f"{TID}: deny list seq" in e and shop.wallet.wallet_id.hex()[:8] in e for e in lines())
+    wallet = shop.wallet.wallet_id.hex()[:8]
+    assert wait_until(lambda: any(f"{TID}: deny list seq" in e and wallet in e for e in lines()), 10)
     assert shop.net.collector is not None
     assert shop.net.collector.metrics()["owt_collector_double_spends_total"] == 1
 
