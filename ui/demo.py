@@ -3,8 +3,9 @@
 A demo scheme (root, an Ed25519 and an ES256 issuer, signed trust and deny lists), four wallets
 (one of them on the deny list), and ``ui.demo_devices.DemoDevices``: phones on an NFC ``udp:``
 port, a camera ``file:`` source looking at a phone's QR code, a scanner on a pty, a vending
-machine controller (MDB) on a pty, an LCUS relay board on a pty. The demo's keys move the
-simulated customers:
+machine controller (MDB) on a pty, an LCUS relay board on a pty; and ``ui.demo_network``: the
+project's collector on 127.0.0.1, real sync, a second shop. The demo's keys move the simulated
+customers:
 
     t  a customer taps a phone (the reader's GENERATE TOKEN carries amount and challenge)
     q  a customer shows a QR code to the camera
@@ -13,7 +14,8 @@ simulated customers:
     d  double spend: the last QR code shown, shown again
     x  a phone pulled away mid-tap (the driver outcome card_removed)
     m  a wallet on the deny list shows its code
-    n  cut or restore the network (the status bar; online, a pretend collector acknowledges)
+    n  cut or restore the network (a local collector process behind a switchable proxy)
+    e  the last QR code, spent again at a second shop (the collector flags it once both upload)
     1-4, j   vending: the customer selects a product; j jams the machine (vend failure)
 
 The operator PIN of the demo is 1234.
