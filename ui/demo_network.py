@@ -264,7 +264,8 @@ class DemoNetwork:
         acked = int(up.get("acknowledged") or 0)
         if acked:
             again = f", {up['duplicates']} the collector already held" if up.get("duplicates") else ""
-            self._emit(f"{tid}: uploaded {acked} payments{again}; {up.get('pending', 0)} still pending")
+            rows = "1 payment" if acked == 1 else f"{acked} payments"
+            self._emit(f"{tid}: uploaded {rows}{again}; {up.get('pending', 0)} still pending")
         flagged = int((up.get("verdicts") or {}).get("double_spend", 0))
         if flagged:
             self._emit(

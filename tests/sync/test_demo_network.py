@@ -118,7 +118,7 @@ def test_restored_network_acknowledges_the_pending_sale(shop: Shop) -> None:
     assert wait_until(lambda: (s := shop.net.probe()) is not None and s.online, 10)
     lines = _collect(shop.net, [])()
     assert any("network restored" in e for e in lines)
-    assert any("DEMO-COUNTER-1: uploaded 1 payments" in e for e in lines)
+    assert any("DEMO-COUNTER-1: uploaded 1 payment; 0 still pending" in e for e in lines)
 
 
 def test_wallet_spent_again_at_a_second_shop_is_declined_here_once_the_deny_list_arrives(shop: Shop) -> None:
