@@ -45,14 +45,18 @@ def sync_once(
     *,
     collector: str | None = None,
     keystore: KeyStore | None = None,
-    lists: bool = True,
+    lists: bool | None = True,
     upload: bool = True,
     deadline_s: float | None = None,
     on_progress: ProgressFn | None = None,
     backoff: Backoff | None = None,
     stop: threading.Event | None = None,
 ) -> dict[str, Any]:
-    """Upload what is pending, then refresh the lists; return a JSON-able report."""
+    """Upload what is pending, then refresh the lists; return a JSON-able report.
+
+    ``lists=None``: refresh only when the upload pass had nothing to send, so an idle terminal's
+    conditional list fetch (a 304 when nothing changed) is the proof that the link is up.
+    """
     data_dir = Path(data_dir)
     if not (data_dir / DB_FILE).exists():
         raise SyncError(f"{data_dir} holds no journal", code="no_journal")
@@ -68,6 +72,8 @@ def sync_once(
                     backoff=backoff, stop=stop, on_progress=on_progress,
                 )  # fmt: skip
                 report["upload"] = uploader.run_pass(deadline_s=deadline_s).as_json()
+            if lists is None:
+                lists = not report.get("upload", {}).get("attempts")
             if lists:
                 store = keystore or KeyStore.pinned(data_dir)
 
@@ -78,7 +84,11 @@ def sync_once(
                     client, store, SyncState(data_dir), on_deny_installed=cleared
                 ).refresh()
                 report["lists"] = refreshed.as_json()
-                SyncState(data_dir).update(last_lists={"time": int(time.time()), **refreshed.as_json()})
+                now = int(time.time())
+                seen: dict[str, Any] = {"last_lists": {"time": now, **refreshed.as_json()}}
+                if not refreshed.as_json().get("errors"):  # the collector answered: the link is up
+                    seen.update(last_success=now, last_error=None)
+                SyncState(data_dir).update(**seen)
         return report
     finally:
         journal.close()
@@ -135,7 +145,8 @@ class SyncService:
             try:
                 report = sync_once(
                     self.data_dir, self.settings, collector=self.collector, keystore=self.keystore,
-                    lists=refresh, stop=self._stop, deadline_s=self.settings.interval_s * 4,
+                    lists=True if refresh else None, stop=self._stop,
+                    deadline_s=self.settings.interval_s * 4,
                 )  # fmt: skip
                 if refresh and report.get("lists", {}).get("errors") == []:
                     next_lists = time.monotonic() + self.settings.list_interval_s

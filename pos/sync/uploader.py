@@ -292,9 +292,9 @@ class Uploader:
     def _record(self, result: PassResult) -> None:
         now = int(self.clock())
         values: dict[str, Any] = {"last_pass": result.as_json()}
-        if result.ok:
+        if result.ok and result.attempts:  # nothing pending reached no one: no proof of a link
             values.update(last_success=now, last_error=None)
-        else:
+        elif not result.ok:
             values["last_error"] = {"time": now, "error": result.error, "chain": result.chain_error}
         try:
             self.state.update(**values)
