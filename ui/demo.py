@@ -31,12 +31,14 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pos.decision import Decision, Policy
+from pos.errors import ListError
 from pos.keystore import KeyStore
 from pos.ports import Actuator, TokenSource
 from pos.sigs import ALG_EDDSA, ALG_ES256, load_pem_public_key
 from pos.sim.scheme import DAY, Scheme
 from pos.sim.wallet import Wallet
 from pos.terminal import Terminal
+from ui import receipts
 from ui.acceptance import Metrics
 from ui.context import UiContext, wall_clock
 from ui.core import Core, journal_void
@@ -228,8 +230,7 @@ def build(
 
     data_dir = base / "terminal"
     store = KeyStore(data_dir, load_pem_public_key(scheme.root_pem_path.read_bytes()))
-    store.install_trust_list(scheme.trust_list(iat=now - 60, valid_s=list_valid_s))
-    store.install_deny_list(scheme.deny_list(iat=now - 60, valid_s=list_valid_s))
+    _install_lists(store, scheme, now, list_valid_s)
 
     defaults: dict[str, Any] = {"mode": mode, "language": language}
     if mode == "gate":
@@ -309,6 +310,17 @@ def _after_sales(network: Network) -> Callable[[Terminal], None]:
     return job
 
 
+def _install_lists(store: KeyStore, scheme: Scheme, now: int, valid_s: int) -> None:
+    """Fresh demo lists; on a reused ``--dir`` the collector may have published a newer deny
+    list (after a double spend) with a seq the scheme's own copy cannot beat: keep that one."""
+    pairs = ((store.install_trust_list, scheme.trust_list), (store.install_deny_list, scheme.deny_list))
+    for install, make in pairs:
+        try:
+            install(make(iat=now - 60, valid_s=valid_s))
+        except ListError as exc:
+            log.info("demo list kept as it is: %s", exc)
+
+
 def _alg(issuer: str) -> int:
     return ALG_ES256 if issuer == "es" else ALG_EDDSA
 
@@ -316,6 +328,9 @@ def _alg(issuer: str) -> int:
 def run_demo(mode: str, base: Path | None, language: str | None = None) -> int:
     world = build(base, mode, language=language or "en")
     print(f"demo data in {world.base} (DEMO keys); operator PIN {DEMO_PIN}", flush=True)
+    if mode != "gate":  # the customer's signed receipts: `pos receipt verify @<dir>/receipts.txt`
+        world.ctx.printer = receipts.open_configured(f"text:{world.base / 'receipts.txt'}")
+        print(f"receipts printed to {world.base / 'receipts.txt'}", flush=True)
     try:
         DemoApp(world.ctx).run()
     finally:

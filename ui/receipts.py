@@ -12,17 +12,31 @@ from datetime import tzinfo
 from typing import TYPE_CHECKING, Any
 
 from pos import receipt as receipts
+from pos.errors import ConfigError
 from pos.receipt import Receipt
 from pos.terminal import Terminal
 from ui.i18n import _
 from ui.money import format_money
 
 if TYPE_CHECKING:
-    from drivers.printer import Slip
+    from drivers.printer import ReceiptPrinter, Slip
     from ui.context import UiContext
 
 log = logging.getLogger("pos.ui.receipt")
 GROUP = "receipt"
+
+
+def open_configured(url: str | None) -> ReceiptPrinter | None:
+    """``[devices] printer`` (None: no printer). Nothing is opened yet: a printer that is off
+    fails its first receipt with a notice, not the terminal's start; a bad URL is a config error."""
+    if url is None:
+        return None
+    from drivers.printer import open_printer  # python-escpos only when a printer is configured
+
+    try:
+        return open_printer(url)
+    except ValueError as exc:
+        raise ConfigError(f"devices.printer: {exc}") from None
 
 
 def issue_on(terminal: Terminal, seq: int | None = None) -> Receipt:

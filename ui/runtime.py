@@ -25,7 +25,7 @@ from pos.decision import PaymentRequest, Policy
 from pos.errors import ConfigError
 from pos.ports import DEVICE_ERROR, Actuator, Presentation, SourceFailure, TokenSource
 from pos.terminal import Terminal
-from ui import background_sync, provisioning
+from ui import background_sync, provisioning, receipts
 from ui.acceptance import Attempt, Metrics, listen
 from ui.context import UiContext, wall_clock
 from ui.core import Core, journal_void
@@ -248,6 +248,7 @@ def build_context(
         vend = open_vend(settings.devices.get("vend"))
         if settings.mode == "vending" and vend is None:
             raise ConfigError(f"{cfg.source}: vending mode needs devices.vend")
+        printer = receipts.open_configured(settings.devices.get("printer"))
     except BaseException:
         core.close(clock())
         raise
@@ -266,6 +267,7 @@ def build_context(
         sync_probe=sync_probe_for(cfg, data_dir, clock),
         relay=relay,
         vend=vend,
+        printer=printer,
         void=journal_void(core, clock),
         wedge=wedge,
         wedge_source=QueueSource(WEDGE_URL) if wedge is not None else None,

@@ -25,6 +25,7 @@
     camera = "file:frames/"
     scanner = "/dev/ttyACM0"
     relay = "log:"            # gate relay; "log:" only logs (dry run)
+    printer = "/dev/ttyUSB0"  # receipts: file:, text:PATH, socket://HOST:9100, usb:VID:PID
     vend = "sim:"             # "sim:" simulator; "/dev/ttyACM0" OWT-MDB/1; "qibixx:/dev/ttyACM0" Qibixx
 
 Money is an integer of minor units; times are seconds (int or float).
@@ -40,7 +41,7 @@ from pos.errors import ConfigError
 from ui.i18n import LANGUAGES
 
 MODES = ("counter", "vending", "gate")
-DEVICE_ROLES = ("relay", "vend")  # [devices] keys that are not token sources
+DEVICE_ROLES = ("relay", "vend", "printer")  # [devices] keys that are not token sources
 
 _KEYS: dict[str, dict[str, tuple[type, ...]]] = {
     "ui": {

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from pos.config import from_mapping
+from pos.errors import ConfigError
 from pos.keystore import KeyStore
 from pos.ports import Presentation
 from pos.presentation import encode_text
@@ -181,7 +182,7 @@ def test_headless_gate_process_logs_json_lines_and_stops_on_sigterm(demo: Demo, 
 def test_demo_headless_is_still_the_scripted_stream(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = run_pos(["demo", "--headless", "--dir", str(tmp_path / "demo")], capsys)[0]
+    code = run_pos(["demo", "--headless", "--payments", "0", "--dir", str(tmp_path / "demo")], capsys)[0]
     assert code == 0
 
 
@@ -222,3 +223,26 @@ def test_a_reader_that_does_not_open_is_a_retried_device_fault(monkeypatch: pyte
     with pytest.raises(runtime.SourceFailure) as failure:
         late.read(request, 0.01)  # third opens it: now an ordinary timeout from the reader
     assert failure.value.outcome == "source_timeout"
+
+
+def test_configured_printer_is_opened_as_a_printer_not_as_a_token_source(demo: Demo, tmp_path: Path) -> None:
+    data_dir = _provision(demo)
+    slips = tmp_path / "receipts.escpos"
+    cfg = from_mapping(
+        {
+            "terminal": {"id": "SHOP-1", "currency": "EUR"},
+            "ui": {"mode": "counter"},
+            "devices": {"printer": f"file:{slips}"},
+        },
+        "test.toml",
+    )
+    ctx = runtime.build_context(cfg, from_config(cfg), data_dir, clock=lambda: demo.now, with_wedge=False)
+    try:
+        assert ctx.printer is not None and ctx.sources == []
+        assert any("file:" in d.name or "receipt" in d.name.lower() for d in ctx.device_health())
+    finally:
+        ctx.close()
+    bad_doc = {"terminal": {"currency": "EUR"}, "ui": {"mode": "counter"}, "devices": {"printer": "gopher:x"}}
+    bad = from_mapping(bad_doc, "t.toml")
+    with pytest.raises(ConfigError, match=r"devices\.printer"):
+        runtime.build_context(bad, from_config(bad), data_dir, clock=lambda: demo.now, with_wedge=False)
