@@ -39,6 +39,9 @@ from benchlib.common import Report, machine_info, percentile, print_table  # noq
 from pos.presentation import encode_text  # noqa: E402
 from ui.acceptance import Metrics  # noqa: E402
 from ui.demo import DemoApp, build  # noqa: E402
+from ui.demo_inproc import InProcessDevices, in_process_network  # noqa: E402
+
+IN_PROCESS = {"devices": InProcessDevices, "network": in_process_network}
 
 MS = 1000.0
 GATE_TARGET_MS = 50.0
@@ -48,7 +51,8 @@ WARMUP = 1  # presentations run before the counted ones
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--n", type=int, default=200, help="gate presentations (counter: a quarter)")
+    p.add_argument("--n", type=int, default=200, help="in-process gate presentations (counter: a quarter)")
+    p.add_argument("--taps", type=int, default=30, help="real NFC udp taps at the gate (about 1 s each)")
     p.add_argument("--starts", type=int, default=3, help="process starts to time")
 
 
@@ -60,37 +64,59 @@ async def _until(cond: Any, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.0005)
 
 
-def bench_gate(base: Path, n: int) -> list[float]:
-    metrics = Metrics()
-    world = build(base, "gate", passback_s=0, result_s=0.2, metrics=metrics)
-    controls, relay = world.controls, world.relay
-    assert relay is not None
-    wallets = controls.wallets
-
+def _gate_app(world: Any, n: int, present: Any, opened: Any) -> None:
     async def go() -> None:
         app = DemoApp(world.ctx)
         async with app.run_test(size=(100, 32)) as pilot:
             await _until(lambda: app.is_ready)
             for i in range(n + WARMUP):
-                wallet = wallets[i % len(wallets)]
-                if i % 2:
-                    text = encode_text(wallet.token(max_amount=world.ctx.settings.fare))
-                    controls.qr.feed_text(text)
-                else:
-                    controls._tap_by(wallet)
-                await _until(lambda i=i: len(relay.opened) > i)
+                present(i)
+                await _until(lambda i=i: opened(i + 1), timeout=30.0)
                 await pilot.pause(0.002)  # let the screen draw the result, as it would
 
+    asyncio.run(go())
+
+
+def bench_gate(base: Path, n: int) -> list[float]:
+    """The real path: a phone (wallet emulator) on nfcpy ``udp:``, the reader, the core, the
+    LCUS relay driver writing its frame to a pty read by the simulated board."""
+    metrics = Metrics()
+    world = build(
+        base, "gate", passback_s=0, open_s=0.05, result_s=0.2, metrics=metrics, network=in_process_network
+    )
+    board = world.devices.board
+    assert board is not None
     try:
-        asyncio.run(go())
+        _gate_app(world, n, lambda _i: world.devices.tap(), lambda k: board.states().count("on") >= k)
     finally:
-        world.ctx.close()
+        world.close()
+    return [s * MS for s in metrics.samples["gate_tap_to_relay"][WARMUP:]]
+
+
+def bench_gate_inproc(base: Path, n: int) -> list[float]:
+    """The same gate with in-process sources and relay: the UI's and the core's share alone."""
+    metrics = Metrics()
+    world = build(base, "gate", passback_s=0, result_s=0.2, metrics=metrics, **IN_PROCESS)
+    devices, relay = world.devices, world.relay
+    assert isinstance(devices, InProcessDevices) and relay is not None
+
+    def present(i: int) -> None:
+        wallet = devices.wallets[i % len(devices.wallets)]
+        if i % 2:
+            devices.qr.feed_text(encode_text(wallet.token(max_amount=world.ctx.settings.fare)))
+        else:
+            devices._tap_by(wallet)
+
+    try:
+        _gate_app(world, n, present, lambda k: len(relay.opened) >= k)
+    finally:
+        world.close()
     return [s * MS for s in metrics.samples["gate_tap_to_relay"][WARMUP:]]
 
 
 def bench_counter(base: Path, n: int) -> list[float]:
     metrics = Metrics()
-    world = build(base, "counter", result_s=30, metrics=metrics)
+    world = build(base, "counter", result_s=30, metrics=metrics, **IN_PROCESS)
 
     async def go() -> None:
         app = DemoApp(world.ctx)
@@ -106,7 +132,7 @@ def bench_counter(base: Path, n: int) -> list[float]:
     try:
         asyncio.run(go())
     finally:
-        world.ctx.close()
+        world.close()
     return [s * MS for s in metrics.samples["decision_to_screen"][WARMUP:]]
 
 
@@ -115,8 +141,8 @@ CHILD = "--startup-child"
 
 
 def _startup_config(base: Path) -> Path:
-    world = build(base / "world", "counter")  # provisions a data dir with lists and a PIN
-    world.ctx.close()
+    world = build(base / "world", "counter", **IN_PROCESS)  # provisions a data dir, lists and a PIN
+    world.close()
     config = base / "pos.toml"
     config.write_text(
         "[terminal]\n"
@@ -167,7 +193,8 @@ def bench_startup(base: Path, runs: int) -> list[float]:
 
 def run(args: argparse.Namespace, base: Path) -> Report:
     report = Report("ui: gate tap -> relay, decision -> screen, start-up")
-    gate = bench_gate(base / "gate", args.n)
+    gate = bench_gate(base / "gate", args.taps)
+    inproc = bench_gate_inproc(base / "gate-inproc", args.n)
     counter = bench_counter(base / "counter", max(20, args.n // 4))
     starts = bench_startup(base / "start", args.starts)
     g50, g99 = statistics.median(gate), percentile(gate, 99)
@@ -175,10 +202,18 @@ def run(args: argparse.Namespace, base: Path) -> Report:
     start = statistics.median(starts)
     gate_target = f"p99 <= {GATE_TARGET_MS:g} ms"
     screen_target = f"p99 <= {SCREEN_TARGET_MS:g} ms"
-    gate_note = f"{len(gate)} presentations, NFC and QR alternating, App drawing meanwhile"
+    gate_note = (
+        f"{len(gate)} taps: wallet emulator on nfcpy udp -> NfcSource -> commit -> LcusRelay frame on a pty"
+        " (from the reader returning the token), App drawing meanwhile"
+    )
     report.check(
         "gate tap -> relay", "ms", g99, GATE_TARGET_MS, gate_target, p50=g50, p99=g99, note=gate_note
     )
+    i50, i99 = statistics.median(inproc), percentile(inproc, 99)
+    report.check(
+        "gate, in-process sources", "ms", i99, GATE_TARGET_MS, gate_target, p50=i50, p99=i99,
+        note=f"{len(inproc)} presentations, NFC and QR alternating",
+    )  # fmt: skip
     report.check(
         "counter decision -> screen", "ms", c99, SCREEN_TARGET_MS, screen_target, p50=c50, p99=c99,
         note=f"{len(counter)} payments",
@@ -190,6 +225,8 @@ def run(args: argparse.Namespace, base: Path) -> Report:
     report.figures.update(
         gate_tap_to_relay_ms_p50=g50,
         gate_tap_to_relay_ms_p99=g99,
+        gate_inproc_ms_p50=i50,
+        gate_inproc_ms_p99=i99,
         counter_decision_to_screen_ms_p50=c50,
         counter_decision_to_screen_ms_p99=c99,
         startup_to_ready_s=start,
