@@ -34,13 +34,21 @@ def wall_clock() -> int:
 
 
 def source_health(source: object) -> DeviceHealth | None:
-    """A driver's own ``health()`` (name, ok, detail; e.g. the serial scanner reconnecting)."""
+    """A driver's own health (a ``health()`` method or property): ``name``/``ok``/``detail``, or the
+    serial scanner's ``url``/``state``/``last_error`` (``state == "ok"``; else reconnecting)."""
     health = getattr(source, "health", None)
-    if not callable(health):
+    if health is None:
         return None
     try:
-        h = health()
-        return DeviceHealth(str(h.name), bool(h.ok), str(getattr(h, "detail", "") or ""))
+        h = health() if callable(health) else health
+        name = str(getattr(h, "name", None) or getattr(h, "url", None) or getattr(source, "url", "?"))
+        ok = getattr(h, "ok", None)
+        if ok is None:
+            ok = getattr(h, "state", "ok") == "ok"
+        detail = getattr(h, "detail", None) or getattr(h, "last_error", None) or ""
+        if not ok and not detail:
+            detail = str(getattr(h, "state", ""))
+        return DeviceHealth(name, bool(ok), str(detail))
     except Exception as exc:  # noqa: BLE001 - a health probe must not break the bar
         return DeviceHealth(getattr(source, "url", "?"), False, str(exc))
 

@@ -88,3 +88,17 @@ def test_network_toggle_and_upload_count(tmp_path: Path) -> None:
 
     run(go())
     world.ctx.close()
+
+
+def test_serial_scanner_health_property_reaches_the_status_bar() -> None:
+    from drivers.serial.scanner import ScannerSource
+    from ui.context import source_health
+
+    scanner = ScannerSource("loop://")
+    try:
+        live = source_health(scanner)
+        assert live is not None and live.ok and live.name == "loop://"
+    finally:
+        scanner.close()
+    gone = source_health(scanner)
+    assert gone is not None and not gone.ok and gone.detail == "closed"
