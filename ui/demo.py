@@ -152,11 +152,14 @@ class DemoControls:
         return None if text is None else self.network.spend_elsewhere(text, amount)
 
     def hints(self, mode: str) -> tuple[tuple[str, str], ...]:
-        common = (("t", N_("tap")), ("q", N_("QR")), ("d", N_("double spend")), ("n", N_("network")))
+        common = (
+            ("t", N_("tap")), ("q", N_("QR")), ("s", N_("scan")), ("d", N_("double spend")),
+            ("e", N_("other shop")), ("n", N_("network")),
+        )  # fmt: skip
         if mode == "vending":
             return (("1-4", N_("select")), ("j", N_("jam")), *common)
         if mode == "gate":
-            return (*common[:2], ("a", N_("again")), *common[2:])
+            return (*common[:3], ("a", N_("again")), common[3], common[5])  # no room for "e"
         return common
 
 
