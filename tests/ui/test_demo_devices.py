@@ -13,6 +13,7 @@ import os
 import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -166,6 +167,9 @@ def test_close_stops_every_simulator_and_frees_its_port(tmp_path: Path) -> None:
     for world in worlds:
         devices_of(world).tap()  # a phone waiting in the field when the demo stops
         devices_of(world).show_qr()
+    deadline = time.monotonic() + 10  # each phone binds its port from its own thread
+    while any(udp_port_free(port) for port in ports) and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert not any(udp_port_free(port) for port in ports)
     for world in worlds:
         world.close()
