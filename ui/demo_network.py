@@ -40,7 +40,7 @@ from pos.sync.status import queue_status
 from pos.terminal import Terminal
 from ui.context import wall_clock
 from ui.demo_collector import LocalCollector
-from ui.devices import SyncStatus
+from ui.devices import SyncStatus, sync_status_of
 
 log = logging.getLogger("pos.ui.demo_network")
 
@@ -194,20 +194,7 @@ class DemoNetwork:
 
     def probe(self) -> SyncStatus | None:
         """What the terminal knows from its own sync passes (it cannot see the switch)."""
-        doc = SyncState(self.data_dir).load()
-        success, error, lists = doc.get("last_success"), doc.get("last_error"), doc.get("last_lists")
-        if not isinstance(success, int):
-            return None
-        detail = ""
-        if isinstance(error, dict):
-            why = str(error.get("error") or "")
-            detail = "collector unreachable" if why.startswith(("gave up", "deadline")) else why[:60]
-        # A pass with nothing to upload records a success without touching the network; the
-        # list refresh of the same pass is what tells a cut cable then.
-        if isinstance(lists, dict) and lists.get("errors") and int(lists.get("time") or 0) >= success:
-            detail = detail or "collector unreachable"
-        online = not detail and self.clock() - success <= ONLINE_WITHIN_S
-        return SyncStatus(online, success, detail)
+        return sync_status_of(SyncState(self.data_dir).load(), self.clock(), ONLINE_WITHIN_S)
 
     def on_sale(self) -> None:
         service = self._services.get(self.terminal_id)

@@ -37,6 +37,22 @@ class SyncStatus:
 
 
 SyncProbe = Callable[[], SyncStatus | None]
+
+
+def sync_status_of(doc: dict[str, object], now: int, within_s: int) -> SyncStatus | None:
+    """The network cell from the sync state file (``pos.sync.state``): online when the last
+    success is within ``within_s`` and nothing failed since (an upload error, or a list refresh
+    that failed after it); None when the terminal never synced and never failed."""
+    success, error, lists = doc.get("last_success"), doc.get("last_error"), doc.get("last_lists")
+    detail = ""
+    if isinstance(error, dict):
+        why = str(error.get("error") or error.get("chain") or "")
+        detail = "collector unreachable" if why.startswith(("gave up", "deadline")) else why[:60]
+    if not isinstance(success, int):
+        return SyncStatus(False, None, detail) if detail else None
+    if isinstance(lists, dict) and lists.get("errors") and int(str(lists.get("time") or 0)) >= success:
+        detail = detail or "collector unreachable"
+    return SyncStatus(not detail and error is None and now - success <= within_s, success, detail)
 VoidFn = Callable[[int, str], int]  # (payment seq, reason) -> reversal seq
 
 

@@ -29,7 +29,15 @@ from ui import background_sync, provisioning, receipts
 from ui.acceptance import Attempt, Metrics, listen
 from ui.context import UiContext, wall_clock
 from ui.core import Core, journal_void
-from ui.devices import LogRelay, QueueSource, SimVendingMachine, SyncProbe, SyncStatus, VendSession
+from ui.devices import (
+    LogRelay,
+    QueueSource,
+    SimVendingMachine,
+    SyncProbe,
+    SyncStatus,
+    VendSession,
+    sync_status_of,
+)
 from ui.operator import AuditLog, OperatorPin, PinError, check_pin_format
 from ui.uiconfig import UiSettings, from_config
 from ui.wedge import key_wedge
@@ -203,13 +211,7 @@ def sync_probe_for(cfg: Config, data_dir: Path, clock: Callable[[], int]) -> Syn
     within = online_window(cfg)
 
     def from_state() -> SyncStatus | None:
-        doc = state.load()
-        success, error = doc.get("last_success"), doc.get("last_error")
-        detail = str(error.get("error") or error.get("chain") or "") if isinstance(error, dict) else ""
-        if not isinstance(success, int):
-            return SyncStatus(False, None, detail) if detail else None  # never synced: why not
-        online = error is None and clock() - success <= within
-        return SyncStatus(online, success, detail)
+        return sync_status_of(state.load(), clock(), within)
 
     return from_state
 
