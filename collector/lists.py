@@ -37,7 +37,7 @@ class ListSigner:
     """Signs list payloads with the scheme root key; ``sign_list`` is the one entry point."""
 
     def __init__(self, private_pem: bytes) -> None:
-        from pos.sim.cose_sign import alg_of, load_private_pem
+        from pos.wire.signing import alg_of, load_private_pem
 
         self._key = load_private_pem(private_pem)
         self.alg = alg_of(self._key)
@@ -49,7 +49,7 @@ class ListSigner:
 
     def sign_list(self, payload: bytes) -> bytes:
         """A COSE_Sign1 over ``payload`` with the root key: ``[{1: alg}, {}, payload, sig]``."""
-        from pos.sim.cose_sign import raw_sign
+        from pos.wire.signing import raw_sign
 
         protected = bytes([0xA1, 0x01]) + _cbor_nint(self.alg)
         sig = raw_sign(self._key, cose.sig_structure(protected, payload))

@@ -22,21 +22,13 @@ import contextlib
 import logging
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import serial
 
+from pos.ports import DeviceHealth
+
 log = logging.getLogger("drivers.relay")
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceHealth:
-    """What the status bar shows (duck-types ``ui.devices.DeviceHealth``)."""
-
-    name: str
-    ok: bool
-    detail: str = ""
 
 
 class RelayError(OSError):

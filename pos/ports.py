@@ -10,7 +10,7 @@ token was ever presented, and they are reported beside them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from pos.decision import PaymentRequest
 from pos.errors import PosError
@@ -52,8 +52,36 @@ class TokenSource(Protocol):
     def close(self) -> None: ...
 
 
-class Clock(Protocol):
-    def now(self) -> int: ...
+HealthState = Literal["ok", "reconnecting", "unavailable", "closed"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceHealth:
+    """How a device is, as every driver reports it (status bar, JSON log, ``pos doctor``).
+
+    ``state`` defaults from ``ok`` and ``detail``: ``ok``, ``closed`` (closed on purpose), else
+    ``unavailable`` (missing or failed, with the reason in ``detail``); a driver that retries
+    says ``reconnecting`` itself, with its backoff step in ``retry_in_s``.
+    """
+
+    name: str
+    ok: bool
+    detail: str = ""
+    state: HealthState | None = None
+    last_error: str | None = None
+    retry_in_s: float | None = None
+    since: float = 0.0  # time.time() of the last change of state, where the driver tracks it
+    reconnects: int = 0
+
+    def __post_init__(self) -> None:
+        if self.state is None:
+            state = "ok" if self.ok else "closed" if self.detail == "closed" else "unavailable"
+            object.__setattr__(self, "state", state)
+
+
+@runtime_checkable
+class HasHealth(Protocol):
+    def health(self) -> DeviceHealth: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,8 +99,8 @@ def bench_idle_pipeline(tmp: Path, seed: int, seconds: float = 3.0, fps: float =
 def make_terminal(tmp: Path) -> tuple[Any, Any, int]:
     from pos.keystore import KeyStore
     from pos.sigs import ALG_EDDSA, ALG_ES256, load_pem_public_key
-    from pos.sim.scheme import Scheme
     from pos.terminal import Terminal
+    from sim.scheme import Scheme
 
     now = int(time.time())
     scheme = Scheme.init(tmp / "scheme")
@@ -115,7 +115,7 @@ def make_terminal(tmp: Path) -> tuple[Any, Any, int]:
 def bench_file_to_decision(tmp: Path, tokens: int, realtime: bool) -> dict[str, float]:
     from pos.decision import PaymentRequest
     from pos.sigs import ALG_EDDSA, ALG_ES256
-    from pos.sim.wallet import Wallet
+    from sim.wallet import Wallet
 
     work = tmp / ("live" if realtime else "file")
     work.mkdir()

@@ -12,7 +12,7 @@ nearest-rank percentiles, milliseconds:
 - ``tap_to_decision_ms``: ``read`` called -> the Decision returned (durably committed);
 - ``accept_ms``: ``accept_bytes`` alone.
 
-Two runs: the wallet as shipped (``pos.sim.wallet`` writes its counter with fsync for every
+Two runs: the wallet as shipped (``sim.wallet`` writes its counter with fsync for every
 token, as a phone must persist it), and ``--no-save`` (counter in memory) for the transport alone.
 A table on stdout, then one JSON line. Usage: ``.venv/bin/python scripts/bench_nfc.py [--n 200]
 [--gap 20] [--dir DIR] [--keep]``.
@@ -44,9 +44,9 @@ from drivers.nfc.reader import NfcSource  # noqa: E402
 from pos.decision import PaymentRequest, Policy  # noqa: E402
 from pos.keystore import KeyStore  # noqa: E402
 from pos.sigs import ALG_EDDSA, load_pem_public_key  # noqa: E402
-from pos.sim.scheme import Scheme  # noqa: E402
-from pos.sim.wallet import Wallet  # noqa: E402
 from pos.terminal import Terminal  # noqa: E402
+from sim.scheme import Scheme  # noqa: E402
+from sim.wallet import Wallet  # noqa: E402
 
 AMOUNT = 100
 TERMINAL_ID = "BENCH-NFC-1"

@@ -44,9 +44,9 @@ from pos.decision import PaymentRequest, Policy  # noqa: E402
 from pos.keystore import KeyStore  # noqa: E402
 from pos.presentation import encode_text  # noqa: E402
 from pos.sigs import ALG_EDDSA, load_pem_public_key  # noqa: E402
-from pos.sim.scheme import Scheme  # noqa: E402
-from pos.sim.wallet import Wallet  # noqa: E402
 from pos.terminal import Terminal  # noqa: E402
+from sim.scheme import Scheme  # noqa: E402
+from sim.wallet import Wallet  # noqa: E402
 
 TARGET_P99_MS = 10.0
 WALLETS = 10

@@ -37,9 +37,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 from benchlib.common import Report, machine_info, percentile, print_table  # noqa: E402
 
 from pos.presentation import encode_text  # noqa: E402
-from ui.acceptance import Metrics  # noqa: E402
-from ui.demo import DemoApp, build  # noqa: E402
-from ui.demo_inproc import InProcessDevices, in_process_network  # noqa: E402
+from sim.demo.inproc import InProcessDevices, in_process_network  # noqa: E402
+from sim.demo.interactive import DemoApp, build  # noqa: E402
+from ui.runtime.acceptance import Metrics  # noqa: E402
 
 IN_PROCESS = {"devices": InProcessDevices, "network": in_process_network}
 
@@ -154,9 +154,9 @@ def _startup_config(base: Path) -> Path:
 
 def _startup_child(config: Path) -> None:
     from pos import config as configuration
-    from ui import runtime
-    from ui.app import PosApp
-    from ui.uiconfig import from_config
+    from ui.runtime import run as runtime
+    from ui.runtime.settings import from_config
+    from ui.tui.app import PosApp
 
     cfg = configuration.load(config)
     assert cfg.data_dir is not None

@@ -72,8 +72,8 @@ class Fixture:
         from pos import sigs
         from pos.decision import PaymentRequest, Policy, TerminalState
         from pos.keystore import KeySnapshot
-        from pos.sim.cose_sign import cose_key, public_raw, sign1
         from pos.trust import parse_deny_list, parse_trust_list
+        from pos.wire.signing import cose_key, public_raw, sign1
 
         def ed(name: str) -> Any:
             return ed25519.Ed25519PrivateKey.from_private_bytes(hashlib.sha256(name.encode()).digest())

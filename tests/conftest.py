@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from pos.sigs import ALG_EDDSA, ALG_ES256
-from pos.sim.scheme import Scheme
-from pos.sim.wallet import Wallet
+from sim.scheme import Scheme
+from sim.wallet import Wallet
 from ui.cli import main as pos_main
 
 REPO = Path(__file__).resolve().parent.parent

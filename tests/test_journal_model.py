@@ -33,9 +33,9 @@ from pos.decision import PaymentRequest, Policy
 from pos.keystore import KeyStore
 from pos.presentation import encode_text
 from pos.sigs import ALG_EDDSA, ALG_ES256
-from pos.sim.scheme import Scheme
-from pos.sim.wallet import Wallet
 from pos.terminal import Terminal
+from sim.scheme import Scheme
+from sim.wallet import Wallet
 
 NOW = int(time.time())
 LIFETIME = 60  # token exp - iat

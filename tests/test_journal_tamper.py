@@ -27,9 +27,9 @@ from pos.journal import DB_FILE, HEAD_FILE
 from pos.keystore import KeyStore
 from pos.sealing import Sealer
 from pos.sigs import ALG_EDDSA, ALG_ES256
-from pos.sim.scheme import Scheme
-from pos.sim.wallet import Wallet
 from pos.terminal import Terminal
+from sim.scheme import Scheme
+from sim.wallet import Wallet
 from tests.procs import harness
 from ui.cli import main as pos_main
 

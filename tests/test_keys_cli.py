@@ -6,9 +6,9 @@ import json
 import os
 
 from pos.sigs import load_pem_public_key
-from pos.sim.cose_sign import sign1
-from pos.sim.scheme import Scheme
 from pos.trust import parse_deny_list
+from pos.wire.signing import sign1
+from sim.scheme import Scheme
 from tests.conftest import Demo, run_pos
 
 

@@ -30,13 +30,13 @@ from pos.errors import Decline, ListError
 from pos.keystore import KeySnapshot, KeyStore
 from pos.presentation import BASE45_ALPHABET, PREFIX, decode_text, encode_text
 from pos.sigs import ALG_EDDSA, ALG_ES256, load_pem_public_key
-from pos.sim.cose_sign import sign1
-from pos.sim.scheme import DAY, Scheme
-from pos.sim.wallet import Wallet
 from pos.terminal import Terminal
 from pos.tokens import parse_token
 from pos.trust import parse_deny_list, parse_trust_list
 from pos.verify import check_token
+from pos.wire.signing import sign1
+from sim.scheme import DAY, Scheme
+from sim.wallet import Wallet
 
 TERMINAL_ID = "T-PROPERTIES"
 CHALLENGE = bytes(range(16))

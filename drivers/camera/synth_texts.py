@@ -24,8 +24,8 @@ def owt_texts(n: int, *, max_amount: int = 500, now: int | None = None, seed: in
     ES256 tokens. Without it, wallets get fresh keys as in the demo.
     """
     from pos.sigs import ALG_EDDSA, ALG_ES256
-    from pos.sim.scheme import Scheme
-    from pos.sim.wallet import Wallet
+    from sim.scheme import Scheme
+    from sim.wallet import Wallet
 
     if seed is not None:
         return _seeded_texts(n, max_amount, 1_800_000_000 if now is None else now, seed)
@@ -43,8 +43,8 @@ def _seeded_texts(n: int, max_amount: int, now: int, seed: int) -> list[str]:
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
     from pos.presentation import encode_text
-    from pos.sim.cose_sign import cose_key, sign1
-    from pos.sim.wallet import Wallet
+    from pos.wire.signing import cose_key, sign1
+    from sim.wallet import Wallet
 
     rng = np.random.default_rng(seed)
     issuer_key = ed25519.Ed25519PrivateKey.from_private_bytes(rng.bytes(32))

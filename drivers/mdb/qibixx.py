@@ -49,8 +49,7 @@ from drivers.mdb.qibixx_lines import (
     approve_line,
     parse_line,
 )
-from drivers.relay import DeviceHealth
-from pos.ports import VendRequest
+from pos.ports import DeviceHealth, VendRequest
 
 log = logging.getLogger("drivers.mdb.qibixx")
 

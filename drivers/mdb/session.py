@@ -24,8 +24,7 @@ from drivers.mdb.cashless import (
     VendOutcome,
     VendRequested,
 )
-from drivers.relay import DeviceHealth
-from pos.ports import VendRequest
+from pos.ports import DeviceHealth, VendRequest
 
 log = logging.getLogger("drivers.mdb.session")
 

@@ -9,7 +9,7 @@ an NFC-A activation and ISO-DEP unchanged; on the ``udp:`` driver ``listen`` ret
 RATS in ``tt4_cmd``, on USB readers (RC-S380, PN533) the chip answers RATS itself with
 ``target.rats_res`` and ``tt4_cmd`` is the first ISO-DEP block, and both are handled.
 
-The application (SPEC 2, NFC) is driven by ``pos.sim.wallet.Wallet``: SELECT by AID, then
+The application (SPEC 2, NFC) is driven by ``sim.wallet.Wallet``: SELECT by AID, then
 GENERATE TOKEN decodes the request map and makes an NFC-mode token for exactly that amount,
 challenge, terminal id and time; responses longer than ``chunk`` bytes are chained with ``61 XX``
 and GET RESPONSE.
@@ -63,7 +63,7 @@ from drivers.nfc.isodep import (
     is_i_block,
     is_r_block,
 )
-from pos.sim.wallet import Wallet
+from sim.wallet import Wallet
 
 log = logging.getLogger("drivers.nfc.emulator")
 

@@ -13,12 +13,12 @@ from typing import Any
 
 from drivers.nfc.emulator import WalletEmulator
 from drivers.nfc.faults import FAULT_NAMES, Faults
-from pos.sim.wallet import Wallet
+from sim.wallet import Wallet
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="nfc-wallet", description="A phone wallet in NFC card emulation")
-    p.add_argument("--wallet", type=Path, required=True, help="wallet JSON (pos.sim.wallet)")
+    p.add_argument("--wallet", type=Path, required=True, help="wallet JSON (sim.wallet)")
     p.add_argument("--port", type=int, help="udp port (device udp:HOST:PORT)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--device", help="nfcpy device instead of udp (e.g. usb:054c:06c3)")

@@ -25,7 +25,6 @@ from urllib.parse import parse_qsl, urlencode
 
 from drivers.printer.slip import DEFAULT_WIDTH, Slip, make_slip, slip_text
 from drivers.printer.transports import (
-    DeviceHealth,
     EscposPrinter,
     FileTransport,
     PrinterError,
@@ -33,6 +32,7 @@ from drivers.printer.transports import (
     TextPrinter,
     UsbTransport,
 )
+from pos.ports import DeviceHealth
 
 __all__ = [
     "PrinterError",

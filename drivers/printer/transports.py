@@ -18,7 +18,7 @@ from typing import Any, Protocol, TextIO
 
 from drivers.printer import escpos_out
 from drivers.printer.slip import DEFAULT_WIDTH, Slip, slip_text
-from drivers.relay import DeviceHealth  # the status bar's shape, shared by the drivers
+from pos.ports import DeviceHealth
 
 log = logging.getLogger("drivers.printer")
 

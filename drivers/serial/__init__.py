@@ -6,6 +6,6 @@ This package is named like pyserial's ``serial``; the modules here import that o
 """
 
 from drivers.serial.lines import MAX_LINE_CHARS, Frame, LineFramer, frame_problem
-from drivers.serial.scanner import ScannerHealth, ScannerSource
+from drivers.serial.scanner import ScannerSource
 
-__all__ = ["MAX_LINE_CHARS", "Frame", "LineFramer", "ScannerHealth", "ScannerSource", "frame_problem"]
+__all__ = ["MAX_LINE_CHARS", "Frame", "LineFramer", "ScannerSource", "frame_problem"]

@@ -32,51 +32,19 @@ import contextlib
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass, replace
-from typing import Any, Literal
+from dataclasses import replace
+from typing import Any
 
 import serial
 
 from drivers.serial.lines import MAX_LINE_CHARS, OVERLONG, Frame, LineFramer
 from pos.decision import PaymentRequest
-from pos.ports import DEVICE_ERROR, SOURCE_TIMEOUT, Presentation, SourceFailure
+from pos.ports import DEVICE_ERROR, SOURCE_TIMEOUT, DeviceHealth, HealthState, Presentation, SourceFailure
 
 log = logging.getLogger("drivers.serial.scanner")
 
 READ_CHUNK = 4096  # most bytes taken from the port at once (memory stays bounded)
 POLL_S = 0.02  # the port's read timeout: how often a blocked read looks at its deadlines
-HealthState = Literal["ok", "reconnecting", "closed"]
-
-
-@dataclass(frozen=True, slots=True)
-class ScannerHealth:
-    """What the status bar shows: ``ok``, or ``reconnecting`` with the last error."""
-
-    state: HealthState
-    url: str
-    last_error: str | None = None
-    retry_in_s: float | None = None  # the current backoff step while reconnecting
-    since: float = 0.0  # time.time() of the last change of state
-    reconnects: int = 0  # how often the scanner came back
-
-    @property
-    def ok(self) -> bool:
-        return self.state == "ok"
-
-    @property
-    def name(self) -> str:  # with ``ok`` and ``detail``: read like ui.devices.DeviceHealth
-        return self.url
-
-    @property
-    def detail(self) -> str:
-        if self.state == "reconnecting":
-            return f"reconnecting: {self.last_error}"
-        return self.state
-
-    def summary(self) -> str:
-        if self.state == "reconnecting":
-            return f"scanner {self.url} reconnecting: {self.last_error}"
-        return f"scanner {self.url} {self.state}"
 
 
 class ScannerSource:
@@ -113,13 +81,13 @@ class ScannerSource:
         self._ever_open = False
         self._opened_at = 0.0
         self._stable = False  # the open port delivered data or stayed up backoff_max seconds
-        self._health = ScannerHealth("reconnecting", url, "not opened yet", since=time.time())
+        self._health = _health(url, "reconnecting", "not opened yet")
         try:
             self._open()
         except (serial.SerialException, OSError) as exc:
             self._lost(exc, verb="not available")
         else:
-            self._health = ScannerHealth("ok", url, since=time.time())
+            self._health = _health(url, "ok")
 
     # -- TokenSource -------------------------------------------------------------------------
 
@@ -164,6 +132,10 @@ class ScannerSource:
                 self._take(data, time.monotonic())
 
     def close(self) -> None:
+        # health first: a reader woken by the close must already see "closed"
+        self._health = _health(
+            self.url, "closed", self._health.last_error, reconnects=self._health.reconnects
+        )
         self._closed = True
         port, self._port = self._port, None
         if port is not None:
@@ -172,12 +144,10 @@ class ScannerSource:
                 with contextlib.suppress(serial.SerialException, OSError):
                     cancel()  # wakes a read blocked in another thread
             self._close_port(port)
-        self._health = replace(self._health, state="closed", retry_in_s=None, since=time.time())
 
     # -- for the UI --------------------------------------------------------------------------
 
-    @property
-    def health(self) -> ScannerHealth:
+    def health(self) -> DeviceHealth:
         return self._health
 
     @property
@@ -264,9 +234,7 @@ class ScannerSource:
         self._next_attempt = time.monotonic() + self._backoff
         err = _describe(exc)
         log.warning("scanner %s %s (%s), retrying in %g s", self.url, verb, err, self._backoff)
-        self._health = ScannerHealth(
-            "reconnecting", self.url, err, self._backoff, time.time(), self._health.reconnects
-        )
+        self._health = _health(self.url, "reconnecting", err, self._backoff, self._health.reconnects)
 
     def _reopen(self) -> None:
         was_open = self._ever_open
@@ -277,12 +245,14 @@ class ScannerSource:
             self._next_attempt = time.monotonic() + self._backoff
             err = _describe(exc)
             log.info("scanner %s still gone (%s), retrying in %g s", self.url, err, self._backoff)
-            self._health = replace(self._health, last_error=err, retry_in_s=self._backoff)
+            self._health = replace(
+                self._health, detail=f"reconnecting: {err}", last_error=err, retry_in_s=self._backoff
+            )
             return
         away = time.monotonic() - self._gone_at
         reconnects = self._health.reconnects + (1 if was_open else 0)
         log.warning("scanner %s %s after %.1f s", self.url, "back" if was_open else "connected", away)
-        self._health = ScannerHealth("ok", self.url, self._health.last_error, None, time.time(), reconnects)
+        self._health = _health(self.url, "ok", self._health.last_error, reconnects=reconnects)
 
     @staticmethod
     def _close_port(port: serial.SerialBase) -> None:
@@ -290,6 +260,17 @@ class ScannerSource:
             port.close()
         except (serial.SerialException, OSError) as exc:
             log.debug("closing the scanner port: %s", exc)
+
+
+def _health(
+    url: str,
+    state: HealthState,
+    last_error: str | None = None,
+    retry_in_s: float | None = None,
+    reconnects: int = 0,
+) -> DeviceHealth:
+    detail = f"reconnecting: {last_error}" if state == "reconnecting" else state
+    return DeviceHealth(url, state == "ok", detail, state, last_error, retry_in_s, time.time(), reconnects)
 
 
 def _describe(exc: BaseException) -> str:

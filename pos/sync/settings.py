@@ -1,46 +1,21 @@
-"""The ``[sync]`` section of the terminal configuration, validated like the rest of it.
-
-[sync]
-collector = "https://collector.example:8443"
-ca_file = "/etc/pos/collector-ca.pem"     # verify the collector against this CA, or
-pinned_cert = "/etc/pos/collector.pem"    # trust exactly this certificate
-batch_size = 500
-interval_s = 30          # background mode: seconds between upload passes
-list_interval_s = 3600   # background mode: seconds between list refreshes
-timeout_s = 30
-retry_base_s = 0.5       # backoff: full jitter over base * 2^attempt, capped
-retry_cap_s = 60
-max_attempts = 8         # per batch within one pass
-retention_days = 30      # acknowledged rows keep their sealed token this long
+"""The ``[sync]`` section as the sync code reads it: ``pos.config_model.SyncSection`` (where
+every key is declared and documented) plus the checks across keys and the command-line overrides.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
-from pathlib import Path
+import dataclasses
+from dataclasses import dataclass, replace
 from typing import Any
 
+from pos import config_model as model
 from pos.errors import ConfigError
 
 DAY = 86400
 
 
-@dataclass(frozen=True, slots=True)
-class SyncSettings:
-    collector: str | None = None
-    ca_file: Path | None = None
-    pinned_cert: Path | None = None
-    batch_size: int = 500
-    interval_s: float = 30.0
-    list_interval_s: float = 3600.0
-    connect_timeout_s: float = 5.0
-    timeout_s: float = 30.0
-    retry_base_s: float = 0.5
-    retry_cap_s: float = 60.0
-    max_attempts: int = 8
-    retention_days: int = 30
-    max_response_bytes: int = 16 << 20
-
+@dataclass(frozen=True)
+class SyncSettings(model.SyncSection):
     @property
     def retention_s(self) -> int:
         return self.retention_days * DAY
@@ -62,34 +37,11 @@ class SyncSettings:
         return self
 
 
-_TYPES: dict[str, tuple[type, ...]] = {
-    "collector": (str,),
-    "ca_file": (str,),
-    "pinned_cert": (str,),
-    "batch_size": (int,),
-    "interval_s": (int, float),
-    "list_interval_s": (int, float),
-    "connect_timeout_s": (int, float),
-    "timeout_s": (int, float),
-    "retry_base_s": (int, float),
-    "retry_cap_s": (int, float),
-    "max_attempts": (int,),
-    "retention_days": (int,),
-    "max_response_bytes": (int,),
-}
+def of_section(section: model.SyncSection, source: str) -> SyncSettings:
+    values = {f.name: getattr(section, f.name) for f in dataclasses.fields(section)}
+    return SyncSettings(**values).checked(source)
 
 
 def from_mapping(table: Any, source: str = "<config>") -> SyncSettings:
-    if table is None:
-        return SyncSettings()
-    if not isinstance(table, dict):
-        raise ConfigError(f"{source}: [sync] must be a table")
-    known = {f.name for f in fields(SyncSettings)}
-    values: dict[str, Any] = {}
-    for key, value in table.items():
-        if key not in known:
-            raise ConfigError(f"{source}: unknown key sync.{key}")
-        if type(value) not in _TYPES[key]:
-            raise ConfigError(f"{source}: sync.{key} has the wrong type ({value!r})")
-        values[key] = Path(value) if key in ("ca_file", "pinned_cert") else value
-    return SyncSettings(**values).checked(source)
+    """A ``[sync]`` table (``None``: not configured) checked against the declaration."""
+    return of_section(model.read_section("sync", {} if table is None else table, source), source)

@@ -84,8 +84,8 @@ def _alg_id(alg: str) -> int:
 
 def make_deny_list(root: Any, n: int, iat: int) -> bytes:
     """A signed typ-2 list of ``n`` random ids in ascending order."""
-    from pos.sim.cose_sign import sign1
-    from pos.sim.scheme import DAY
+    from pos.wire.signing import sign1
+    from sim.scheme import DAY
 
     blob = os.urandom(8 * n)
     ids = sorted(blob[i : i + 8] for i in range(0, 8 * n, 8))
@@ -94,8 +94,8 @@ def make_deny_list(root: Any, n: int, iat: int) -> bytes:
 
 def build_world(base: Path, deny_n: int) -> World:
     from pos import sigs
-    from pos.sim.scheme import Scheme
-    from pos.sim.wallet import Wallet  # noqa: F401 - imported here so its cost is not timed later
+    from sim.scheme import Scheme
+    from sim.wallet import Wallet  # noqa: F401 - imported here so its cost is not timed later
 
     now = int(time.time())
     scheme = Scheme.init(base / "scheme")
@@ -129,8 +129,8 @@ def bench_verify(world: World, alg: str, n: int) -> dict[str, Stats]:
     from pos import tokens, verify
     from pos.decision import Policy, TerminalState
     from pos.keystore import KeySnapshot
-    from pos.sim.wallet import Wallet
     from pos.trust import parse_deny_list, parse_trust_list
+    from sim.wallet import Wallet
 
     keys = KeySnapshot(
         parse_trust_list(world.trust_raw, world.root_pub), parse_deny_list(world.deny_raw, world.root_pub)
@@ -221,8 +221,8 @@ def bench_accept(world: World, n: int, alg: str) -> dict[str, Any]:
     from pos.decision import Policy
     from pos.keystore import KeyStore
     from pos.presentation import encode_text
-    from pos.sim.wallet import Wallet
     from pos.terminal import Terminal
+    from sim.wallet import Wallet
 
     warmup = max(20, n // 50)
     issuer, alg_id = world.issuer(alg), _alg_id(alg)
@@ -304,7 +304,7 @@ def run(args: argparse.Namespace, base: Path) -> Report:
     for alg in ALGS:
         log(f"core: verify {alg}, {args.verify_n} samples ...")
         verify_stats[alg] = bench_verify(world, alg, args.verify_n)
-    from pos.sim.wallet import Wallet
+    from sim.wallet import Wallet
 
     sample = Wallet.issue(world.issuer(args.accept_alg), _alg_id(args.accept_alg), iat=world.now - 3600)
     token_len = len(sample.token(max_amount=1000, now=world.now))  # the floor's row carries as much

@@ -38,9 +38,9 @@ from pos.ports import (
     SourceFailure,
 )
 from pos.sigs import load_pem_public_key
-from pos.sim.wallet import Wallet
 from pos.terminal import Terminal
 from pos.tokens import parse_token
+from sim.wallet import Wallet
 from tests.conftest import Demo
 
 REPO = Path(__file__).resolve().parents[2]

@@ -21,7 +21,7 @@ from drivers.printer.escpos_out import CUT, INIT, QR_STORE, RASTER, module_dots,
 from drivers.printer.transports import TextPrinter
 from pos.identity import Identity
 from pos.receipt import Receipt, ReceiptFields, make_receipt, verify_receipt
-from ui.money import format_money
+from ui.i18n.money import format_money
 
 FIELDS = ReceiptFields(
     "SHOP-7", 42, 1_800_000_000, 1250, "EUR", bytes.fromhex("0102030405060708"), 17, bytes(32)

@@ -207,7 +207,7 @@ def test_loop_url() -> None:
         src.port.write(b"OWT1:LOOP\r\nOWT1:TWO\nOWT1:PART")
         assert [read_text(src), read_text(src)] == [b"OWT1:LOOP", b"OWT1:TWO"]
         assert frame_problem(read_text(src)) == "partial"
-    assert src.health.state == "closed"
+    assert src.health().state == "closed"
 
 
 def test_socket_url_lines() -> None:
@@ -234,7 +234,7 @@ def test_bad_url_is_a_configuration_error() -> None:
 def send_when_back(src: ScannerSource, device: Pty | LineServer, data: bytes) -> None:
     """Send once the source has reopened: pyserial flushes input on open, as a real port does."""
     deadline = time.monotonic() + 5
-    while not src.health.ok and time.monotonic() < deadline:
+    while not src.health().ok and time.monotonic() < deadline:
         time.sleep(0.01)
     if isinstance(device, Pty):
         device.write(data)
@@ -252,7 +252,7 @@ def test_pty_vanishes_and_returns(tmp_path: Path, caplog: pytest.LogCaptureFixtu
     second: Pty | None = None
     try:
         first.release_slave()
-        assert src.health.ok
+        assert src.health().ok
         first.write(b"OWT1:BEFORE\r")
         assert read_text(src) == b"OWT1:BEFORE"
 
@@ -262,7 +262,7 @@ def test_pty_vanishes_and_returns(tmp_path: Path, caplog: pytest.LogCaptureFixtu
         with pytest.raises(SourceFailure) as info:
             src.read(REQ, 0.4)
         assert info.value.outcome == DEVICE_ERROR
-        health = src.health
+        health = src.health()
         assert health.state == "reconnecting" and health.last_error and health.retry_in_s
         assert not health.ok and health.detail.startswith("reconnecting: ") and health.name == str(link)
         assert f"scanner {link} gone" in caplog.text and "retrying in 0.05 s" in caplog.text
@@ -275,7 +275,7 @@ def test_pty_vanishes_and_returns(tmp_path: Path, caplog: pytest.LogCaptureFixtu
 
         threading.Thread(target=send_when_back, args=(src, second, b"OWT1:AFTER\r\n"), daemon=True).start()
         assert read_text(src, timeout=5) == b"OWT1:AFTER"
-        assert src.health.ok and src.health.reconnects == 1
+        assert src.health().ok and src.health().reconnects == 1
         assert f"scanner {link} back" in caplog.text
     finally:
         src.close()
@@ -296,11 +296,11 @@ def test_socket_server_goes_away_and_comes_back(caplog: pytest.LogCaptureFixture
         with pytest.raises(SourceFailure) as info:
             src.read(REQ, 0.3)
         assert info.value.outcome == DEVICE_ERROR
-        assert not src.health.ok and "socket disconnected" in (src.health.last_error or "")
+        assert not src.health().ok and "socket disconnected" in (src.health().last_error or "")
         server = LineServer(port)  # the same port, a new server
         threading.Thread(target=send_when_back, args=(src, server, b"OWT1:TWO\r\n"), daemon=True).start()
         assert read_text(src, timeout=5) == b"OWT1:TWO"
-        assert src.health.ok and src.health.reconnects == 1
+        assert src.health().ok and src.health().reconnects == 1
         assert "back after" in caplog.text
     finally:
         src.close()
@@ -312,7 +312,7 @@ def test_scanner_absent_at_start_connects_later(tmp_path: Path) -> None:
     src = ScannerSource(str(link), backoff_initial=0.05, backoff_max=0.1)
     pty = Pty()
     try:
-        assert src.health.state == "reconnecting"
+        assert src.health().state == "reconnecting"
         with pytest.raises(SourceFailure) as info:
             src.read(REQ, 0.1)
         assert info.value.outcome == DEVICE_ERROR
@@ -320,7 +320,7 @@ def test_scanner_absent_at_start_connects_later(tmp_path: Path) -> None:
         with pytest.raises(SourceFailure) as info:
             src.read(REQ, 0.5)  # connects, then nothing is scanned
         assert info.value.outcome == SOURCE_TIMEOUT
-        assert src.health.ok and src.health.reconnects == 0
+        assert src.health().ok and src.health().reconnects == 0
         pty.write(b"OWT1:LATE\r")
         assert read_text(src) == b"OWT1:LATE"
     finally:
@@ -386,7 +386,7 @@ def test_close_from_another_thread_ends_a_blocked_read(pty: Pty) -> None:
     with pytest.raises(SourceFailure) as info:
         src.read(REQ, 5)
     assert info.value.outcome == DEVICE_ERROR and time.monotonic() - t0 < 2
-    assert src.health.state == "closed"
+    assert src.health().state == "closed"
 
 
 # -- through the terminal --------------------------------------------------------------------

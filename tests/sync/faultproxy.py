@@ -1,1 +1,1 @@
-from pos.sim.netproxy import CLEAN, DEFAULT_WEIGHTS, FAULTS, FaultProxy  # noqa: F401  (moved to pos/sim)
+from sim.netproxy import CLEAN, DEFAULT_WEIGHTS, FAULTS, FaultProxy  # noqa: F401  (moved to pos/sim)

@@ -22,12 +22,12 @@ from pos.decision import Decision, PaymentRequest, Policy
 from pos.keystore import KeyStore
 from pos.presentation import encode_text
 from pos.sigs import ALG_EDDSA, ALG_ES256
-from pos.sim.scheme import Scheme
-from pos.sim.wallet import Wallet
 from pos.sync.enroll import enroll
 from pos.sync.settings import SyncSettings
 from pos.sync.transport import Backoff
 from pos.terminal import Terminal
+from sim.scheme import Scheme
+from sim.wallet import Wallet
 
 POS_BIN = Path(sys.executable).with_name("pos")
 OPERATOR_TOKEN = "test-operator-token-0123456789"

@@ -1,4 +1,4 @@
-"""The demo's network (``ui.demo_network``) against the real collector process on 127.0.0.1.
+"""The demo's network (``sim.demo.network``) against the real collector process on 127.0.0.1.
 
 Issue 5, "Done when ... in ``pos demo``": a sale made with the network cut stays pending; the
 network comes back and it is acknowledged; the same QR code spent at a second shop is flagged
@@ -26,11 +26,11 @@ from pos.decision import Decision, PaymentRequest
 from pos.errors import PosError
 from pos.keystore import KeyStore
 from pos.sigs import ALG_EDDSA, load_pem_public_key
-from pos.sim.scheme import Scheme
-from pos.sim.wallet import Wallet
 from pos.terminal import Terminal
+from sim.demo.network import DEMO_SYNC, DemoNetwork
+from sim.scheme import Scheme
+from sim.wallet import Wallet
 from tests.sync.harness import pending_in
-from ui.demo_network import DEMO_SYNC, DemoNetwork
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pos.sim.netproxy import DEFAULT_WEIGHTS, FAULTS, FaultProxy
 from pos.sync.service import sync_once
+from sim.netproxy import DEFAULT_WEIGHTS, FAULTS, FaultProxy
 from tests.sync.conftest import db_url_for
 from tests.sync.harness import (
     FAST,

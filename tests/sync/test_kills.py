@@ -12,9 +12,9 @@ from pathlib import Path
 from pos.audit import verify_journal
 from pos.decision import Policy
 from pos.journal import Journal
-from pos.sim.netproxy import FaultProxy
 from pos.sync.service import SyncService, sync_once
 from pos.sync.settings import SyncSettings
+from sim.netproxy import FaultProxy
 from tests.sync.harness import (
     ENV,
     FAST,

@@ -19,8 +19,8 @@ from pos import reasons
 from pos.decision import PaymentRequest, Policy
 from pos.keystore import KeyStore
 from pos.presentation import encode_text
-from pos.sim.netproxy import FaultProxy
 from pos.sync.service import sync_once
+from sim.netproxy import FaultProxy
 from tests.sync.harness import (
     DAY,
     FAST,

@@ -1,9 +1,9 @@
 """Running the App under Textual's pilot with the demo's simulated world and a fixed clock.
 
-``make_world`` gives the fast, in-process stand-ins (``ui.demo_inproc``: queue sources fed by the
+``make_world`` gives the fast, in-process stand-ins (``sim.demo.inproc``: queue sources fed by the
 keys, a recording relay, a queue vending machine, a pretend network) unless ``real=True``, which
-runs ``ui.demo_devices.DemoDevices`` (the real drivers against their simulators), or
-``network=True``, which runs ``ui.demo_network.DemoNetwork`` (a collector process, real sync).
+runs ``sim.demo.devices.DemoDevices`` (the real drivers against their simulators), or
+``network=True``, which runs ``sim.demo.network.DemoNetwork`` (a collector process, real sync).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from textual.keys import _character_to_key
 from textual.pilot import Pilot
 from textual.widgets import Digits
 
-from ui.demo import DemoApp, DemoWorld, build
-from ui.demo_inproc import InProcessDevices, in_process_network
+from sim.demo.inproc import InProcessDevices, in_process_network
+from sim.demo.interactive import DemoApp, DemoWorld, build
 
 T = TypeVar("T")
 NOW = 1_800_000_000  # a fixed instant (2027-01-15): snapshots and list ages never drift

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import threading
 import time
 import types
@@ -15,17 +14,20 @@ from typing import Any
 import pytest
 
 from pos.config import from_mapping
+from pos.decision import PaymentRequest
 from pos.errors import ConfigError
 from pos.keystore import KeyStore
-from pos.ports import Presentation
+from pos.ports import Presentation, SourceFailure
 from pos.presentation import encode_text
 from pos.sigs import load_pem_public_key
-from pos.sim.wallet import Wallet
+from sim.wallet import Wallet
 from tests.conftest import POS_BIN, Demo, run_pos
-from ui import runtime
-from ui.devices import QueueSource, RecordingRelay
-from ui.operator import PIN_FILE
-from ui.uiconfig import from_config
+from ui.runtime import background_sync, opening
+from ui.runtime import run as runtime
+from ui.runtime.devices import QueueSource, RecordingRelay, SyncStatus
+from ui.runtime.headless_gate import serve_gate_headless
+from ui.runtime.operator import PIN_FILE
+from ui.runtime.settings import from_config
 
 
 def _provision(demo: Demo) -> Path:
@@ -56,7 +58,7 @@ def _fake_drivers(monkeypatch: pytest.MonkeyPatch, relay: RecordingRelay) -> dic
         return opened[url]
 
     module = types.SimpleNamespace(open_source=open_source, open_actuator=lambda url: relay)
-    monkeypatch.setitem(sys.modules, "drivers.sources", module)
+    monkeypatch.setattr(opening, "sources", module)
     return opened
 
 
@@ -85,7 +87,7 @@ def test_headless_gate_opens_after_commit_and_refuses_passback(
     relay.probe = lambda: ctx.core.terminal.journal.summary()["payments"]  # runs on the core thread
     stop = threading.Event()
     caplog.set_level("INFO", logger="pos.run")
-    loop = threading.Thread(target=runtime.serve_gate_headless, args=(ctx, stop))
+    loop = threading.Thread(target=serve_gate_headless, args=(ctx, stop))
     loop.start()
     try:
         nfc.feed(
@@ -119,11 +121,8 @@ def _decisions(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     return [r.fields for r in caplog.records if getattr(r, "fields", {}).get("event") == "decision"]
 
 
-def test_missing_device_factory_is_a_clear_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "drivers.sources", None)  # import fails
-    with pytest.raises(runtime.ConfigError, match=r"drivers\.sources\.open_source is not available"):
-        runtime.open_sources({"nfc": "udp:127.0.0.1:50000"})
-    assert runtime.open_sources({}) == []
+def test_no_devices_open_no_sources() -> None:
+    assert opening.open_sources({}) == []
 
 
 def test_headless_refuses_counter_mode(
@@ -190,11 +189,11 @@ def test_sync_state_file_feeds_the_network_cell(tmp_path: Path) -> None:
     state = pytest.importorskip("pos.sync.state")
     cfg = from_mapping({"terminal": {"id": "T", "currency": "EUR"}}, "t.toml")
     now = [10_000]
-    probe = runtime.sync_probe_for(cfg, tmp_path, lambda: now[0])
+    probe = background_sync.sync_probe_for(cfg, tmp_path, lambda: now[0])
     assert probe is not None and probe() is None  # never synced: "offline"
     state.SyncState(tmp_path).update(last_success=9_990, last_error=None)
-    assert probe() == runtime.SyncStatus(True, 9_990, "")
-    now[0] += runtime.ONLINE_WITHIN_S + 1
+    assert probe() == SyncStatus(True, 9_990, "")
+    now[0] += background_sync.ONLINE_WITHIN_S + 1
     assert probe() is not None and not probe().online
 
 
@@ -209,18 +208,18 @@ def test_a_reader_that_does_not_open_is_a_retried_device_fault(monkeypatch: pyte
             raise OSError("no such device")
         return QueueSource(url)
 
-    monkeypatch.setitem(sys.modules, "drivers.sources", types.SimpleNamespace(open_source=open_source))
-    with pytest.raises(runtime.ConfigError, match=r"devices\.nfc: names no device"):
-        runtime.open_sources({"nfc": "bad-url"})
+    monkeypatch.setattr(opening, "sources", types.SimpleNamespace(open_source=open_source))
+    with pytest.raises(ConfigError, match=r"devices\.nfc: names no device"):
+        opening.open_sources({"nfc": "bad-url"})
     attempts.clear()
-    (late,) = runtime.open_sources({"nfc": "usb"})
-    assert isinstance(late, runtime.LateSource)
+    (late,) = opening.open_sources({"nfc": "usb"})
+    assert isinstance(late, opening.LateSource)
     late._retry_s, late._next = 0.0, 0.0
-    request = runtime.PaymentRequest(100, "EUR", 0, "T", bytes(16))
-    with pytest.raises(runtime.SourceFailure) as failure:
+    request = PaymentRequest(100, "EUR", 0, "T", bytes(16))
+    with pytest.raises(SourceFailure) as failure:
         late.read(request, 0.01)  # second attempt fails too
     assert failure.value.outcome == "device_error" and "no such device" in failure.value.detail
-    with pytest.raises(runtime.SourceFailure) as failure:
+    with pytest.raises(SourceFailure) as failure:
         late.read(request, 0.01)  # third opens it: now an ordinary timeout from the reader
     assert failure.value.outcome == "source_timeout"
 

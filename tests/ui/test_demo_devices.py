@@ -28,10 +28,10 @@ from pos.journal import DB_FILE
 from pos.ports import CARD_REMOVED, SourceFailure, VendRequest
 from pos.presentation import decode_text
 from pos.tokens import parse_token
+from sim.demo.camera import PhoneScreenCamera
+from sim.demo.devices import DemoDevices
+from sim.demo.interactive import DemoWorld
 from tests.ui.harness import Clock, make_world, run, running, text, until
-from ui.demo import DemoWorld
-from ui.demo_camera import PhoneScreenCamera
-from ui.demo_devices import DemoDevices
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -1,4 +1,4 @@
-"""``pos demo``'s network keys on the real ``ui.demo_network.DemoNetwork`` (a collector process on
+"""``pos demo``'s network keys on the real ``sim.demo.network.DemoNetwork`` (a collector process on
 127.0.0.1, a switchable proxy, background sync, a second shop): ``n`` cuts and restores the link,
 the status bar's queue drains, ``e`` spends the last QR code again at the second shop, and the
 network's events reach the screen as notifications."""

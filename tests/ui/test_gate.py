@@ -12,13 +12,13 @@ from pos.keystore import KeyStore
 from pos.ports import Presentation
 from pos.presentation import encode_text
 from pos.sigs import load_pem_public_key
-from pos.sim.wallet import Wallet
 from pos.terminal import Terminal
+from sim.wallet import Wallet
 from tests.conftest import Demo
 from tests.ui.harness import Clock, make_world, run, running, text, until
-from ui.acceptance import PASSBACK, Attempt, Gate, Passback
-from ui.core import Core
-from ui.devices import RecordingRelay
+from ui.runtime.acceptance import PASSBACK, Attempt, Gate, Passback
+from ui.runtime.devices import RecordingRelay
+from ui.runtime.worker import Core
 
 
 def committed_payments(data_dir: Path) -> int:

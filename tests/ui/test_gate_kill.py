@@ -4,7 +4,7 @@ and the gate never opens twice for it.
 A real ``pos run --headless`` process drives a real LCUS relay driver (drivers/relay.py) on a pty
 whose master side this test reads, and takes tokens from a serial scanner on another pty. The
 kill is aimed like tests/procs aims its kills: instead of racing a window of microseconds, the
-gate stops itself there (test-only fault points in ui/acceptance.py: ``POS_FAULT_AFTER_COMMIT``
+gate stops itself there (test-only fault points in ui/runtime/acceptance.py: ``POS_FAULT_AFTER_COMMIT``
 right after accept returned approved, before the relay write; ``POS_FAULT_AFTER_RELAY`` right
 after it), the test sees the process stopped and SIGKILLs it. Then the gate is restarted on the
 same data dir and the same token (and a fresh one from the same wallet) is presented again.
@@ -28,7 +28,7 @@ from pos.journal import DB_FILE
 from pos.keystore import KeyStore
 from pos.presentation import encode_text
 from pos.sigs import load_pem_public_key
-from pos.sim.wallet import Wallet
+from sim.wallet import Wallet
 from tests.conftest import Demo, run_pos_process
 from tests.ui.test_run_sync import GateProc, Scanner
 

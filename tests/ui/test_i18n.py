@@ -13,13 +13,14 @@ import pytest
 
 from pos import reasons
 from pos.ports import SOURCE_OUTCOMES
-from ui.acceptance import ACTUATOR_FAILED, PASSBACK
-from ui.app import VOID_FAILED, VOID_UNAVAILABLE, VOIDED
 from ui.i18n import ACTION, CUSTOMER, LANGUAGES, REASON, catalog
 from ui.i18n.compile import CONTEXT_SEP, compile_language, main, mo_bytes, mo_path, parse_po, po_path
-from ui.screens.vending import VEND_FAILED, VEND_FAILED_CHARGED
+from ui.runtime.acceptance import ACTUATOR_FAILED, PASSBACK
+from ui.tui.app import VOID_FAILED, VOID_UNAVAILABLE, VOIDED
+from ui.tui.screens.vending import VEND_FAILED, VEND_FAILED_CHARGED
 
-UI = Path(__file__).resolve().parents[2] / "ui"
+ROOT = Path(__file__).resolve().parents[2]
+TRANSLATED = (ROOT / "ui", ROOT / "sim")  # the screens and the demo's
 CODES = sorted(
     {*reasons.ALL, *SOURCE_OUTCOMES, PASSBACK, ACTUATOR_FAILED, VEND_FAILED, VEND_FAILED_CHARGED}
     | {VOIDED, VOID_UNAVAILABLE, VOID_FAILED}
@@ -42,7 +43,7 @@ def test_chinese_wording_differs_from_english() -> None:
 
 def _msgids() -> dict[str, str]:
     found: dict[str, str] = {}
-    for path in sorted(UI.rglob("*.py")):
+    for path in sorted(p for top in TRANSLATED for p in top.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("_", "N_"):
                 arg = node.args[0] if node.args else None

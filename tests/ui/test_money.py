@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ui.money import AmountEntry, exponent, format_money, number
+from ui.i18n.money import AmountEntry, exponent, format_money, number
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ def test_keypad_entry_shifts_digits_in_like_a_till() -> None:
 
 
 def test_money_module_has_no_float_arithmetic() -> None:
-    tree = ast.parse((Path(__file__).resolve().parents[2] / "ui" / "money.py").read_text())
+    tree = ast.parse((Path(__file__).resolve().parents[2] / "ui" / "i18n" / "money.py").read_text())
     floats = [n for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, float)]
     divisions = [n for n in ast.walk(tree) if isinstance(n, ast.BinOp) and isinstance(n.op, ast.Div)]
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "float"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ui.operator import LOCK_S, MAX_FAILURES, AuditLog, OperatorPin, PinError
+from ui.runtime.operator import LOCK_S, MAX_FAILURES, AuditLog, OperatorPin, PinError
 
 
 class Clock:

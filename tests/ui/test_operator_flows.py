@@ -7,8 +7,8 @@ from pathlib import Path
 
 from textual.widgets import DataTable
 
+from sim.demo.interactive import DEMO_PIN, DemoWorld
 from tests.ui.harness import Clock, make_world, result, run, running, screen_name, shown_on, text, until
-from ui.demo import DEMO_PIN, DemoWorld
 
 
 def reversals(world: DemoWorld) -> list[tuple[int, int]]:

@@ -35,8 +35,9 @@ from tests.sync.harness import (
     new_terminal,
     pending_in,
 )
-from ui import background_sync, runtime
-from ui.uiconfig import from_config
+from ui.runtime import background_sync
+from ui.runtime import run as runtime
+from ui.runtime.settings import from_config
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -180,7 +181,7 @@ def test_payment_taken_while_running_is_uploaded_and_acknowledged_without_pos_sy
 def test_textual_mode_uploads_a_payment_on_the_next_status_tick(
     env: SchemeEnv, collector: CollectorProc, tmp_path: Path
 ) -> None:
-    from ui.app import PosApp
+    from ui.tui.app import PosApp
 
     data_dir = tmp_path / "gate"
     new_terminal(env, data_dir, collector.url, TID).close()
@@ -281,7 +282,7 @@ def test_status_bar_shows_the_service_passes_success_then_the_error(
     data_dir = tmp_path / "term"
     term = new_terminal(env, data_dir, collector.url, TID)
     cfg = from_mapping({"terminal": {"id": TID, "currency": "EUR"}, "sync": {"interval_s": 600}}, "t.toml")
-    probe = runtime.sync_probe_for(cfg, data_dir, lambda: int(time.time()))
+    probe = background_sync.sync_probe_for(cfg, data_dir, lambda: int(time.time()))
     assert probe is not None and probe() is None  # never synced
     reports: queue.Queue[dict[str, Any]] = queue.Queue()
     service = SyncService(

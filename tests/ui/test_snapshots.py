@@ -14,8 +14,8 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
+from sim.demo.interactive import DemoApp
 from tests.ui.harness import SIZE, make_world, result, shown_on, text, until
-from ui.demo import DemoApp
 
 Steps = Callable[[Pilot[Any]], Awaitable[None]]
 

@@ -8,10 +8,10 @@ from pathlib import Path
 from textual.widgets import Label
 
 from pos.decision import Policy
-from pos.sim.scheme import DAY
 from pos.trust import SignedList
+from sim.scheme import DAY
 from tests.ui.harness import Clock, make_world, result, run, running, until
-from ui.status import ERROR, OK, WARN, StatusSnapshot, duration, list_age
+from ui.runtime.snapshot import ERROR, OK, WARN, StatusSnapshot, duration, list_age
 
 
 def _cell(app: object, cid: str) -> Label:
@@ -92,7 +92,7 @@ def test_network_toggle_and_upload_count(tmp_path: Path) -> None:
 
 def test_serial_scanner_health_property_reaches_the_status_bar() -> None:
     from drivers.serial.scanner import ScannerSource
-    from ui.context import source_health
+    from ui.runtime.context import source_health
 
     scanner = ScannerSource("loop://")
     try:

@@ -1,6 +1,6 @@
 """The vending screen end to end on a Qibixx adapter: the demo world's terminal, with its vending
 machine replaced by QibixxVendSession on a real pty driven by the Qibixx adapter + VMC simulator.
-Uses ui only through ``ui.demo.build`` (tests.ui.harness) and the context's ``vend`` field."""
+Uses ui only through ``sim.demo.interactive.build`` (tests.ui.harness) and the context's ``vend`` field."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@ presentations, a person's keys come back as the very same key events, in order."
 
 from __future__ import annotations
 
-from ui.wedge import KeyWedge, Release, Scanned, char_detector
+from ui.runtime.wedge import KeyWedge, Release, Scanned, char_detector
 
 
 def _wedge() -> KeyWedge[str]:

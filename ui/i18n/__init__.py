@@ -13,10 +13,13 @@ One catalog is active at a time (one App per process); ``use(lang)`` switches it
 from __future__ import annotations
 
 import gettext
-import io
+from pathlib import Path
 from typing import Final
 
-LANGUAGES: Final[tuple[str, ...]] = ("en", "zh")
+from pos.config_model import LANGUAGES as _LANGUAGES
+
+LANGUAGES: Final[tuple[str, ...]] = _LANGUAGES
+_CATALOGS = Path(__file__).resolve().parent
 LANGUAGE_NAMES: Final[dict[str, str]] = {"en": "English", "zh": "中文"}
 REASON, ACTION, CUSTOMER = "reason", "action", "customer"
 APPROVED: Final = "approved"  # the code used for the approved wording
@@ -26,12 +29,11 @@ class Catalog:
     def __init__(self, lang: str) -> None:
         if lang not in LANGUAGES:
             raise ValueError(f"unknown language {lang!r}; have {', '.join(LANGUAGES)}")
-        from ui.i18n.compile import compile_language, mo_path
-
         self.lang = lang
-        path = mo_path(lang)
-        data = path.read_bytes() if path.exists() else compile_language(lang)
-        self._t = gettext.GNUTranslations(io.BytesIO(data))
+        # The committed .mo files are what runs (tests/ui/test_i18n.py keeps them in step with
+        # the .po sources; ``python -m ui.i18n.compile`` rewrites them).
+        with (_CATALOGS / lang / "LC_MESSAGES" / "pos.mo").open("rb") as fp:
+            self._t = gettext.GNUTranslations(fp)
 
     def gettext(self, message: str) -> str:
         return self._t.gettext(message)

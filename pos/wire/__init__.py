@@ -1,0 +1,1 @@
+"""What terminal and collector both speak: signing, batch encoding, deny-list records."""

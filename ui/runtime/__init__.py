@@ -1,0 +1,1 @@
+"""`pos run` without Textual: settings, devices, acceptance, background sync, the operator PIN."""

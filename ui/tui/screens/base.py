@@ -1,0 +1,81 @@
+"""What every screen of the App shares: the context, the status bar, translated key hints."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ParamSpec, cast
+
+from textual.css.query import NoMatches
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Label
+
+from ui.i18n import _
+
+if TYPE_CHECKING:
+    from ui.runtime.context import UiContext
+    from ui.tui.app import PosApp
+
+P = ParamSpec("P")
+
+
+def redraw(method: Callable[P, None]) -> Callable[P, None]:
+    """A redraw that finds no widgets mid-recompose (language switch) does nothing: the screen's
+    compose, then its ``relabel``, draw the same state."""
+
+    @functools.wraps(method)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            method(*args, **kwargs)
+        except NoMatches:
+            pass
+
+    return wrapper
+
+
+# (key shown, English label) pairs every screen of a mode shows after its own
+GLOBAL_HINTS: tuple[tuple[str, str], ...] = (("F2", "中文/English"),)
+
+
+Hints = tuple[tuple[str, str], ...]
+
+
+def hints_text(pairs: Hints, extra: Hints = ()) -> str:
+    """Key hints in the active language (labels are catalog msgids marked with ``N_``)."""
+    return "  ".join(f"[b]{key}[/b] {_(label)}" for key, label in (*pairs, *GLOBAL_HINTS, *extra))
+
+
+def key_hints(pairs: Hints, extra: Hints = ()) -> Label:
+    return Label(hints_text(pairs, extra), id="hints", classes="key-hints")
+
+
+class PosMixin:
+    @property
+    def pos(self) -> PosApp:
+        return cast("PosApp", cast(Any, self).app)
+
+    @property
+    def ctx(self) -> UiContext:
+        return self.pos.ctx
+
+    @property
+    def demo_hints(self) -> Hints:
+        """The demo's simulator keys, shown on the mode screens of ``pos demo``."""
+        demo = self.ctx.demo
+        return demo.hints(self.ctx.settings.mode) if demo is not None else ()
+
+    def relabel(self) -> None:
+        """After a language switch recomposed the screen: refill what compose does not draw."""
+
+
+class PosScreen(PosMixin, Screen[Any]):
+    """A screen of the App; ``accepts_scans`` screens take keyboard-wedge tokens."""
+
+    accepts_scans = False
+
+    def scanned(self, data: bytes) -> None:
+        """A keyboard-wedge burst (token text) arrived while this screen is on top."""
+
+
+class PosModal(PosMixin, ModalScreen[Any]):
+    pass

@@ -1,1 +1,0 @@
-"""Small widgets shared by the screens; their styles live in ui/app.tcss."""
