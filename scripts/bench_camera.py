@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Camera QR benchmark: scripts/bench_camera.py [--n 200] [--empty 60] [--decoders zxing,zbar,opencv]
 
-Per decoder, on generated degraded 1280x720 frames (drivers.camera.synth, as scripts/make_frames):
+Per decoder, on generated degraded 1280x720 frames (sim.camera_frames, as scripts/make_frames):
 decode rate (cheap pass alone, and with the hard pass), time per frame with a code (p50, p99,
 wall and thread CPU), time and CPU per empty frame. Then the pipeline: CPU per idle frame of a
 static scene played like a live camera (motion gate), and a video file of wallet codes through
@@ -31,8 +31,9 @@ sys.path.insert(0, str(ROOT))
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from drivers.camera import CameraSource, FrameDecoder, synth  # noqa: E402
+from drivers.camera import CameraSource, FrameDecoder  # noqa: E402
 from pos.ports import SourceFailure  # noqa: E402
+from sim import camera_frames as synth  # noqa: E402
 
 TARGETS = {"zxing_frame_p50_ms": 3.0, "decode_rate": 0.99}
 

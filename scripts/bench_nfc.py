@@ -1,6 +1,6 @@
 """``scripts/bench_nfc.py``: NFC tap -> token and tap -> Decision over nfcpy's ``udp:`` driver.
 
-A wallet emulator (``python -m drivers.nfc.emulator``) runs in its own process, listening on a
+A wallet emulator (``python -m sim.nfc_wallet``) runs in its own process, listening on a
 127.0.0.1 UDP port like a phone held to the reader. The main thread plays the terminal: for each
 of N taps (200 by default) it calls ``NfcSource.read`` (poll, anticollision, RATS/ATS, SELECT,
 GENERATE TOKEN with a fresh challenge, GET RESPONSE, S(DESELECT), RF off) and then
@@ -97,7 +97,7 @@ def run(base: Path, n: int, gap_s: float, no_save: bool) -> dict[str, Any]:
     store.install_trust_list(scheme.trust_list(iat=now - 60))
     term = Terminal(base / "data", store, policy=Policy(offline_count_max=n + 10))
     port = free_udp_port()
-    cmd = [sys.executable, "-m", "drivers.nfc.emulator", "--port", str(port), "--wallet", str(wallet.path)]
+    cmd = [sys.executable, "-m", "sim.nfc_wallet", "--port", str(port), "--wallet", str(wallet.path)]
     cmd += ["--timeout", "900"]  # never outlives the benchmark for long
     phone = subprocess.Popen([*cmd, *(["--no-save"] if no_save else [])], cwd=ROOT, stdout=subprocess.DEVNULL)
     reader = NfcSource(f"udp:127.0.0.1:{port}")

@@ -6,7 +6,7 @@
 
 Modules: ``capture`` (URLs, frame readers, the latest-frame slot), ``decoders`` (zxing-cpp, pyzbar,
 OpenCV; the cheap and hard passes), ``filters`` (OWT texts, dedupe), ``source`` (``CameraSource``),
-``images`` (still PNG/JPEG files) and ``synth`` (degraded test frames; tests and benchmarks only).
+``images`` (still PNG/JPEG files); the degraded test frames are ``sim.camera_frames``.
 """
 
 from drivers.camera.decoders import DECODERS, FrameDecoder, make_decoder

@@ -14,8 +14,6 @@ from typing import Any
 _EXPORTS = {
     "MdbVendSession": "drivers.mdb.session",
     "QibixxVendSession": "drivers.mdb.qibixx",
-    "QibixxSimulator": "drivers.mdb.qibixx_sim",
-    "VmcSimulator": "drivers.mdb.vmc_sim",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -1,5 +1,5 @@
-"""NFC: the terminal's reader (``NfcSource``, a ``pos.ports.TokenSource`` on nfcpy) and a phone
-wallet in card emulation for tests and demos (``drivers.nfc.emulator.WalletEmulator``).
+"""NFC: the terminal's reader (``NfcSource``, a ``pos.ports.TokenSource`` on nfcpy).
+The phone wallet in card emulation for tests and demos is ``sim.nfc_wallet.WalletEmulator``.
 
 SPEC 2 (NFC): SELECT the wallet AID, GENERATE TOKEN with the CBOR request map, ``61 XX`` /
 GET RESPONSE chaining. ``apdu`` encodes the APDUs, ``isodep`` the ISO 14443-4 blocks, ``url`` the

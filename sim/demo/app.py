@@ -39,7 +39,7 @@ class DemoApp(PosApp):
 
     def __init__(self, ctx: UiContext) -> None:
         super().__init__(ctx)
-        board = getattr(ctx.demo.devices, "board", None) if ctx.demo is not None else None
+        board = getattr(ctx.extra_keys.devices, "board", None) if ctx.extra_keys is not None else None
         if board is not None:
             board.on_switch = self._gate_switched  # the simulated relay board, on screen
 
@@ -53,14 +53,14 @@ class DemoApp(PosApp):
 
     def _news(self) -> bool:
         """Show what the network did since the last look (any thread); False when nothing."""
-        demo = self.ctx.demo
+        demo = self.ctx.extra_keys
         lines = demo.network.events() if demo is not None else []
         for line in lines:
             self.notify(line, timeout=NEWS_TIMEOUT_S)
         return bool(lines)
 
     def action_demo(self, what: str) -> None:
-        demo = self.ctx.demo
+        demo = self.ctx.extra_keys
         if demo is None:
             return
         try:
@@ -82,7 +82,7 @@ class DemoApp(PosApp):
     def action_elsewhere(self) -> None:
         """The last QR code, spent again at the second shop (DEMO-SHOP-2): a double spend that
         only the collector can see, once both terminals have uploaded."""
-        demo = self.ctx.demo
+        demo = self.ctx.extra_keys
         if demo is None:
             return
         if demo.last_qr is None:
@@ -91,7 +91,7 @@ class DemoApp(PosApp):
         self.run_worker(self._spend_elsewhere, thread=True, group="demo-elsewhere", exit_on_error=False)
 
     def _spend_elsewhere(self) -> None:
-        demo = self.ctx.demo
+        demo = self.ctx.extra_keys
         assert demo is not None
         try:
             demo.spend_elsewhere()
@@ -101,6 +101,6 @@ class DemoApp(PosApp):
         self._news()
 
     def action_select(self, index: int) -> None:
-        demo = self.ctx.demo
+        demo = self.ctx.extra_keys
         if demo is not None and self.ctx.settings.mode == "vending" and not demo.select(index):
             self.notify("The machine is still busy with the last selection.", severity="warning")

@@ -1,11 +1,11 @@
 """``pos demo``'s devices: simulators on the far side of the real drivers, nothing in-process.
 
-    NFC      phones (``drivers.nfc.emulator`` in card emulation) take turns on an nfcpy ``udp:``
+    NFC      phones (``sim.nfc_wallet`` in card emulation) take turns on an nfcpy ``udp:``
              port on 127.0.0.1; the terminal's reader is ``NfcSource("udp:127.0.0.1:PORT")``
     camera   the phone screen's QR code as a PNG, read by ``CameraSource("file:...")``
     scanner  a pty: the demo writes ``OWT1:...\\r\\n`` on the master, ``ScannerSource`` reads the slave
-    vending  a VMC (``drivers.mdb.vmc_sim``) on a pty master, ``MdbVendSession`` on the slave
-    gate     ``LcusRelay`` on a pty whose master is a simulated LCUS board (``drivers.relay_sim``)
+    vending  a VMC (``sim.mdb_vmc``) on a pty master, ``MdbVendSession`` on the slave
+    gate     ``LcusRelay`` on a pty whose master is a simulated LCUS board (``sim.lcus_board``)
 
 The terminal gets ``sources`` (opened with ``drivers.sources.open_source``), ``relay`` (gate,
 ``open_actuator``) and ``vend`` (vending, ``open_vend_session``), the same objects ``pos run``
@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from drivers.nfc.faults import Faults
-from drivers.relay_sim import LcusBoard
 from drivers.sources import open_actuator, open_source, open_vend_session
 from pos.ports import Actuator, TokenSource
 from pos.presentation import encode_text
 from sim.demo.camera import PhoneScreenCamera
 from sim.demo.phones import FIELD_S, PhoneStand, SharedWallet, free_udp_port
 from sim.demo.vmc import DemoVendingMachine
+from sim.lcus_board import LcusBoard
 from sim.wallet import Wallet
 from ui.runtime.devices import VendSession
 

@@ -26,39 +26,13 @@ from pos.keystore import KeyStore
 from pos.presentation import encode_text
 from pos.sigs import ALG_EDDSA, ALG_ES256, load_pem_public_key
 from pos.terminal import Terminal
-from sim.demo.offline_day import MAX_PAYMENTS, run_story
+from sim.demo.offline_day import run_story
 from sim.scheme import Scheme
 from sim.wallet import Wallet
+from ui.cli.demo import DEFAULT_PAYMENTS
 from ui.i18n.wording import explain
 
 TERMINAL_ID = "DEMO-COUNTER-1"
-DEFAULT_PAYMENTS = 1_000
-
-
-def payments_count(text: str) -> int:
-    """``--payments``: how many offline payments the network story queues (0 skips it)."""
-    try:
-        value = int(text, 10)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value <= MAX_PAYMENTS:
-        raise argparse.ArgumentTypeError(f"{text!r}: give 0 to {MAX_PAYMENTS:,}")
-    return value
-
-
-def register(sub: Any) -> None:
-    p = sub.add_parser("demo", help="run the embedded demo (simulated devices, demo keys)")
-    p.add_argument("--dir", type=Path, help="keep the demo's scheme and data here (default: a temp dir)")
-    p.add_argument("--headless", action="store_true", help="no UI: print decisions (the default for now)")
-    add_payments_argument(p)
-    p.set_defaults(handler=run)
-
-
-def add_payments_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--payments", type=payments_count, default=DEFAULT_PAYMENTS, metavar="N",
-        help=f"--headless: payments queued offline in the network story (default {DEFAULT_PAYMENTS:,})",
-    )  # fmt: skip
 
 
 def _money(minor: int) -> str:

@@ -9,20 +9,21 @@ pending rows itself. ``pos demo`` uses ``sim.demo.devices`` and ``sim.demo.netwo
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pos.decision import Decision, PaymentRequest
 from pos.errors import PosError
-from pos.ports import CARD_REMOVED, Presentation
+from pos.ports import CARD_REMOVED, Presentation, VendRequest
 from pos.presentation import encode_text
 from pos.terminal import Terminal
 from sim.demo.devices import PRODUCTS, QR_MAX
 from sim.wallet import Wallet
 from ui.runtime.context import wall_clock
-from ui.runtime.devices import QueueSource, RecordingRelay, SimVendingMachine, SyncStatus
+from ui.runtime.devices import QueueSource, RecordingRelay, SyncStatus
 
 
 class InProcessDevices:
@@ -142,3 +143,31 @@ class InProcessNetwork:
 def in_process_network(*_where: Any, clock: Callable[[], int] = wall_clock) -> InProcessNetwork:
     """``build``'s network factory for the in-process demo (base, scheme, data dir, keys, id)."""
     return InProcessNetwork(clock=clock)
+
+
+@dataclass
+class SimVendingMachine:
+    """A vending machine with a selection queue; ``dispense_ok`` False simulates a jammed spiral."""
+
+    dispense_ok: bool = True
+    events: list[tuple[str, str, int]] = field(default_factory=list)
+    _q: queue.Queue[VendRequest] = field(default_factory=queue.Queue)
+
+    def select(self, item: str, price: int) -> None:
+        self._q.put(VendRequest(price, item))
+
+    def wait_selection(self, timeout: float) -> VendRequest | None:
+        try:
+            return self._q.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def approve(self, request: VendRequest, seq: int) -> bool:
+        self.events.append(("approved" if self.dispense_ok else "vend_failed", request.item, seq))
+        return self.dispense_ok
+
+    def deny(self, request: VendRequest) -> None:
+        self.events.append(("denied", request.item, 0))
+
+    def cancel(self) -> None:
+        self.events.append(("cancelled", "", 0))

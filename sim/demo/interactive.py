@@ -106,7 +106,7 @@ def start_network(
 
 @dataclass
 class DemoControls:
-    """The demo keys' targets (``UiContext.demo``): the customers' devices and the network."""
+    """The demo keys' targets (``UiContext.extra_keys``): the customers' devices and the network."""
 
     devices: Devices
     wallets: list[Wallet]
@@ -293,7 +293,7 @@ def _world(
         void=journal_void(core, clock),
         wedge=wedge,
         wedge_source=QueueSource("keyboard-wedge") if wedge is not None else None,
-        demo=controls,
+        extra_keys=controls,
         metrics=metrics,
         background=[_after_sales(net), *([pump] if (pump := getattr(net, "pump", None)) else [])],
     )

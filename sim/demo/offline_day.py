@@ -39,7 +39,6 @@ from ui.i18n.wording import explain
 
 TERMINAL_ID = "DEMO-SHOP-1"
 CURRENCY = "EUR"
-MAX_PAYMENTS = 100_000
 PER_WALLET = 20  # at most 20 x EUR 9.99 per wallet: inside its EUR 500 offline limit
 OFFLINE_FOR_S = 23 * 3600
 SEED = 5

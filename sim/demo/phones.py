@@ -1,7 +1,7 @@
 """The demo's phones at the NFC reader: wallet emulators taking turns on one nfcpy ``udp:`` port.
 
 The terminal's reader is the real ``drivers.nfc.reader.NfcSource`` on ``udp:127.0.0.1:PORT``; a
-phone entering its field is a ``drivers.nfc.emulator.WalletEmulator`` listening on that port as
+phone entering its field is a ``sim.nfc_wallet.WalletEmulator`` listening on that port as
 an ISO 14443-4 card. The reader sends the payment request (amount, currency, challenge, terminal
 id, time) in GENERATE TOKEN; the emulator signs exactly that. One phone is in the field at a time
 (one emulator binds the port): taps queue and are served in order, each for at most ``field_s``
@@ -22,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from drivers.nfc.emulator import IGNORED, WalletEmulator
 from drivers.nfc.faults import Faults
+from sim.nfc_wallet import IGNORED, WalletEmulator
 from sim.wallet import Wallet
 
 log = logging.getLogger("pos.ui.demo.phones")

@@ -2,7 +2,7 @@
 
 The terminal opens ``port`` with ``drivers.sources.open_vend_session`` (``MdbVendSession``, the
 OWT-MDB/1 adapter protocol) exactly as it opens a USB MDB adapter; this side plays the adapter and
-the machine's controller with ``drivers.mdb.vmc_sim.VmcSimulator``: boot (RESET, SETUP, READER
+the machine's controller with ``sim.mdb_vmc.VmcSimulator``: boot (RESET, SETUP, READER
 ENABLE), then for each selection one MDB session:
 
     BEGIN SESSION (from the reader) -> VEND REQUEST item/price -> VEND APPROVED | VEND DENIED
@@ -20,7 +20,7 @@ import threading
 import time
 import tty
 
-from drivers.mdb.vmc_sim import VmcSimulator
+from sim.mdb_vmc import VmcSimulator
 
 log = logging.getLogger("pos.ui.demo.vmc")
 

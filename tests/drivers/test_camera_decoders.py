@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from drivers.camera import synth
 from drivers.camera.decoders import DECODERS, FrameDecoder, Seen, make_decoder
 from drivers.camera.filters import Deduper, is_presentation, redact
+from sim import camera_frames as synth
 
 TEXTS = synth.owt_texts(8, seed=1)  # deterministic EdDSA wallets: the same modules on every run
 

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from drivers.camera import CameraSource, synth
+from drivers.camera import CameraSource
 from pos.decision import PaymentRequest
 from pos.keystore import KeyStore
 from pos.ports import SOURCE_TIMEOUT, SourceFailure
 from pos.sigs import load_pem_public_key
 from pos.terminal import Terminal
+from sim import camera_frames as synth
 from tests.conftest import Demo
 
 

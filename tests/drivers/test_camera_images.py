@@ -10,8 +10,9 @@ import cv2
 import numpy as np
 import pytest
 
-from drivers.camera import decode_image_bytes, decode_image_file, is_image_file, sniff_image, synth
+from drivers.camera import decode_image_bytes, decode_image_file, is_image_file, sniff_image
 from drivers.camera.images import _jpeg_size
+from sim import camera_frames as synth
 
 TEXTS = synth.owt_texts(4, seed=3)
 

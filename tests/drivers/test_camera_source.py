@@ -14,9 +14,10 @@ import cv2
 import numpy as np
 import pytest
 
-from drivers.camera import CameraSource, synth
+from drivers.camera import CameraSource
 from drivers.camera.capture import Frame, LatestSlot
 from pos.ports import DEVICE_ERROR, SOURCE_TIMEOUT, SourceFailure
+from sim import camera_frames as synth
 
 A, B = synth.owt_texts(2, seed=7)
 SIZE = (640, 480)

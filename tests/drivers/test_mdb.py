@@ -26,9 +26,9 @@ from drivers.mdb.cashless import (
     parse_command,
 )
 from drivers.mdb.session import MdbVendSession
-from drivers.mdb.vmc_sim import VmcSimulator
 from drivers.sources import open_vend_session
 from pos.ports import VendRequest
+from sim.mdb_vmc import VmcSimulator
 
 
 # -- the state machine alone ---------------------------------------------------------------------

@@ -31,10 +31,10 @@ from drivers.mdb.qibixx_lines import (
     parse_line,
     to_minor,
 )
-from drivers.mdb.qibixx_sim import QibixxSimulator
 from drivers.mdb.session import MdbVendSession
 from drivers.sources import open_vend_session
 from pos.ports import VendRequest
+from sim.qibixx_adapter import QibixxSimulator
 
 pytestmark = pytest.mark.timeout(20)
 

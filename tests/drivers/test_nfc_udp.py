@@ -1,6 +1,6 @@
 """NFC end to end over nfcpy's real ``udp:`` driver on 127.0.0.1, no mocks.
 
-The wallet emulator (``python -m drivers.nfc.emulator``) runs in its own process, as a phone
+The wallet emulator (``python -m sim.nfc_wallet``) runs in its own process, as a phone
 would; the reader (``NfcSource``) runs here and hands its bytes to a real ``Terminal``.
 """
 
@@ -68,7 +68,7 @@ class Phone:
     """One emulator process; its JSON events arrive on a queue (bounded waits only)."""
 
     def __init__(self, wallet: Path, port: int, *args: str) -> None:
-        cmd = [sys.executable, "-m", "drivers.nfc.emulator", "--wallet", str(wallet), "--port", str(port)]
+        cmd = [sys.executable, "-m", "sim.nfc_wallet", "--wallet", str(wallet), "--port", str(port)]
         cmd += ["--timeout", "120", *args]  # an orphan (the test runner was killed) leaves on its own
         self.port = port
         self.stderr = tempfile.TemporaryFile()  # a file, not a pipe: a chatty child never blocks

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from drivers.mdb.qibixx import QibixxVendSession
-from drivers.mdb.qibixx_sim import QibixxSimulator
+from sim.qibixx_adapter import QibixxSimulator
 from tests.ui.harness import make_world, run, running, text, until
 
 pytestmark = pytest.mark.timeout(60)

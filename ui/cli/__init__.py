@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from pos.errors import PosError
 from ui.cli import accept as cmd_accept
+from ui.cli import demo as cmd_demo
 from ui.cli import doctor as cmd_doctor
 from ui.cli import keys as cmd_keys
 from ui.cli import receipt as cmd_receipt
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_keys.register(sub)
     cmd_sim.register(sub)
     cmd_doctor.register(sub)
-    cmd_run.register_demo(sub)
+    cmd_demo.register(sub)
     cmd_run.register(sub)
     cmd_sync.register(sub)
     cmd_receipt.register(sub)

@@ -1,14 +1,12 @@
-"""``pos run`` (the production entry) and ``pos demo`` (everything embedded and simulated).
+"""``pos run``: the production entry.
 
     pos run --config pos.toml [--headless] [--mode counter|vending|gate] [--set-pin]
-    pos demo [--mode counter|vending|gate] [--language en|zh] [--dir DIR] [--headless]
 
 ``pos run`` opens the devices named in ``[devices]`` through ``drivers.sources.open_source(url)``
 (imported only here, when needed), builds the context and starts the Textual App; with
 ``--headless`` (gates) it runs only the accept-and-open loop, no Textual at all. Logs are JSON
 lines (to stderr; with the full-screen UI, to ``<data dir>/pos.log`` since the UI owns the
-terminal) and never carry a token, a key or a PIN. ``pos demo --headless`` is exactly the
-scripted ``sim.demo.headless`` run.
+terminal) and never carry a token, a key or a PIN.
 """
 
 from __future__ import annotations
@@ -17,12 +15,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from sim.demo import headless as demo_headless
-from ui.i18n import LANGUAGES
 from ui.runtime.settings import MODES
 
 
-# -- registration (one line each in ui/cli.py) -------------------------------------------------
+# -- registration (one line in ui/cli/__init__.py) -------------------------------------------------
 def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run the terminal: the full-screen UI, or --headless for gates")
     p.add_argument("--config", type=Path, required=True, help="terminal TOML configuration")
@@ -32,24 +28,6 @@ def register(sub: Any) -> None:
     p.add_argument("--log-file", type=Path, help="JSON log lines here instead of the default")
     p.add_argument("--set-pin", action="store_true", help="set the operator PIN (asked twice), then exit")
     p.set_defaults(handler=run)
-
-
-def register_demo(sub: Any) -> None:
-    p = sub.add_parser("demo", help="run the embedded demo: simulated devices, demo keys")
-    p.add_argument("--dir", type=Path, help="keep the demo's scheme and data here (default: a temp dir)")
-    p.add_argument("--headless", action="store_true", help="no UI: print a scripted stream of decisions")
-    p.add_argument("--mode", choices=MODES, default="counter", help="counter (default), vending or gate")
-    p.add_argument("--language", choices=LANGUAGES, default="en")
-    demo_headless.add_payments_argument(p)
-    p.set_defaults(handler=run_demo)
-
-
-def run_demo(args: argparse.Namespace) -> int:
-    if args.headless:
-        return demo_headless.run(args)
-    from sim.demo.interactive import run_demo as run_ui_demo  # Textual only when the UI runs
-
-    return run_ui_demo(args.mode, args.dir, args.language)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from pos.decision import Policy
 from pos.ports import Actuator, DeviceHealth, HasHealth, TokenSource
@@ -26,7 +26,14 @@ from ui.runtime.worker import Core
 
 if TYPE_CHECKING:
     from drivers.printer import ReceiptPrinter
-    from sim.demo.interactive import DemoControls
+
+Hints = tuple[tuple[str, str], ...]  # (key, label) pairs for a screen's hint bar
+
+
+class ExtraKeys(Protocol):
+    """More keys a screen offers beside its own (``pos demo``: the simulated customers)."""
+
+    def hints(self, mode: str) -> Hints: ...
 
 
 def wall_clock() -> int:
@@ -62,7 +69,7 @@ class UiContext:
     void: VoidFn | None = None
     wedge: KeyBurstDetector[object] | None = None
     wedge_source: QueueSource | None = None
-    demo: DemoControls | None = None
+    extra_keys: ExtraKeys | None = None  # pos demo: the simulated customers (sim.demo.interactive)
     tz: tzinfo | None = None  # history times; None is the machine's local zone
     metrics: Metrics | None = None
     status_every_s: float = 1.0

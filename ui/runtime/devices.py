@@ -171,31 +171,3 @@ class LogRelay:
 
     def open(self, seconds: float) -> None:
         log.info("relay open %.1f s (log: relay, no hardware)", seconds)
-
-
-@dataclass
-class SimVendingMachine:
-    """A vending machine with a selection queue; ``dispense_ok`` False simulates a jammed spiral."""
-
-    dispense_ok: bool = True
-    events: list[tuple[str, str, int]] = field(default_factory=list)
-    _q: queue.Queue[VendRequest] = field(default_factory=queue.Queue)
-
-    def select(self, item: str, price: int) -> None:
-        self._q.put(VendRequest(price, item))
-
-    def wait_selection(self, timeout: float) -> VendRequest | None:
-        try:
-            return self._q.get(timeout=timeout)
-        except queue.Empty:
-            return None
-
-    def approve(self, request: VendRequest, seq: int) -> bool:
-        self.events.append(("approved" if self.dispense_ok else "vend_failed", request.item, seq))
-        return self.dispense_ok
-
-    def deny(self, request: VendRequest) -> None:
-        self.events.append(("denied", request.item, 0))
-
-    def cancel(self) -> None:
-        self.events.append(("cancelled", "", 0))

@@ -11,6 +11,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Label
 
 from ui.i18n import _
+from ui.runtime.context import Hints
 
 if TYPE_CHECKING:
     from ui.runtime.context import UiContext
@@ -37,9 +38,6 @@ def redraw(method: Callable[P, None]) -> Callable[P, None]:
 GLOBAL_HINTS: tuple[tuple[str, str], ...] = (("F2", "中文/English"),)
 
 
-Hints = tuple[tuple[str, str], ...]
-
-
 def hints_text(pairs: Hints, extra: Hints = ()) -> str:
     """Key hints in the active language (labels are catalog msgids marked with ``N_``)."""
     return "  ".join(f"[b]{key}[/b] {_(label)}" for key, label in (*pairs, *GLOBAL_HINTS, *extra))
@@ -59,10 +57,10 @@ class PosMixin:
         return self.pos.ctx
 
     @property
-    def demo_hints(self) -> Hints:
-        """The demo's simulator keys, shown on the mode screens of ``pos demo``."""
-        demo = self.ctx.demo
-        return demo.hints(self.ctx.settings.mode) if demo is not None else ()
+    def extra_hints(self) -> Hints:
+        """More keys than the screen's own (``pos demo``: the simulated customers)."""
+        extra = self.ctx.extra_keys
+        return extra.hints(self.ctx.settings.mode) if extra is not None else ()
 
     def relabel(self) -> None:
         """After a language switch recomposed the screen: refill what compose does not draw."""

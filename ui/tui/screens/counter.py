@@ -68,7 +68,7 @@ class CounterScreen(ListeningScreen):
                 yield Label(self._prompt(), id="prompt", markup=False)
                 yield Label(self.notice, id="notice", markup=False)
             yield Keypad(_("Charge"), id="keypad")
-        yield key_hints(self._hints(), self.demo_hints)
+        yield key_hints(self._hints(), self.extra_hints)
 
     # -- display ------------------------------------------------------------------------------
     def _shown_amount(self) -> int:
@@ -88,7 +88,7 @@ class CounterScreen(ListeningScreen):
         self.query_one("#amount", MoneyDisplay).show(self._shown_amount())
         self.query_one("#prompt", Label).update(self._prompt())
         self.query_one("#notice", Label).update(self.notice)
-        self.query_one("#hints", Label).update(hints_text(self._hints(), self.demo_hints))
+        self.query_one("#hints", Label).update(hints_text(self._hints(), self.extra_hints))
 
     def _say(self, notice: str) -> None:
         self.notice = notice

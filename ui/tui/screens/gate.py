@@ -63,7 +63,7 @@ class GateScreen(PosScreen):
             yield Label(_("Fare"), classes="caption")
         with Vertical(id="gate-result"):
             yield ResultBanner(self.ctx.currency, audience="customer")
-        yield key_hints(HINTS, self.demo_hints)
+        yield key_hints(HINTS, self.extra_hints)
 
     def on_mount(self) -> None:
         ctx = self.ctx

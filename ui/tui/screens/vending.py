@@ -73,7 +73,7 @@ class VendingScreen(ListeningScreen):
                 self.selection.price if self.selection else 0, self.ctx.currency, id="vend-price"
             )
             yield ResultBanner(self.ctx.currency, audience="customer", id="vend-result")
-        yield key_hints(HINTS, self.demo_hints)
+        yield key_hints(HINTS, self.extra_hints)
 
     def _prompt(self) -> str:
         if self.state == PAYING:

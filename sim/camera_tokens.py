@@ -1,5 +1,5 @@
 """Token texts for synthetic camera frames: real OWT1 texts from simulator wallets, and QR
-texts that are not OWT presentations. Used by ``drivers.camera.synth``, the tests and the bench."""
+texts that are not OWT presentations. Used by ``sim.camera_frames``, the tests and the bench."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ Fault switches (``Faults``; ``--fault NAME`` on the command line, repeatable):
 
 Command line (one JSON line per event on stdout, the first ``{"event": "ready", ...}``)::
 
-    python -m drivers.nfc.emulator --port 50000 --wallet alice.json [--fault slow --delay 2] [--taps N]
+    python -m sim.nfc_wallet --port 50000 --wallet alice.json [--fault slow --delay 2] [--taps N]
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ from drivers.nfc.isodep import (
 )
 from sim.wallet import Wallet
 
-log = logging.getLogger("drivers.nfc.emulator")
+log = logging.getLogger("sim.nfc_wallet")
 
 MAX_COMMAND = 4096  # a chained command APDU beyond this ends the session
 IGNORED = "ignored"  # serve_one: activated without ISO-DEP (not a session)
@@ -348,7 +348,7 @@ class WalletEmulator:
         return apdu.response(part, apdu.SW_OK)
 
 
-if __name__ == "__main__":  # python -m drivers.nfc.emulator: the command line lives beside it
-    from drivers.nfc.wallet_cli import main
+if __name__ == "__main__":  # python -m sim.nfc_wallet: the command line lives beside it
+    from sim.nfc_wallet_cli import main
 
     sys.exit(main())

@@ -16,7 +16,7 @@ side: approved -> ``c,VEND,SUCCESS`` or, with ``dispense=False`` (a jammed spira
 then ``c,STATUS,IDLE``, ``c,STATUS,ENABLED``. Denied -> IDLE, ENABLED. No answer within
 ``timeout`` -> the machine cancels (IDLE, ENABLED) and ``vend`` returns "cancelled".
 
-``python -m drivers.mdb.qibixx_sim`` runs one on a pty for the demo (``v ITEM PRICE`` vends,
+``python -m sim.qibixx_adapter`` runs one on a pty for the demo (``v ITEM PRICE`` vends,
 ``j ITEM PRICE`` jams).
 """
 
@@ -33,7 +33,7 @@ import time
 
 from drivers.mdb.qibixx_lines import format_amount
 
-log = logging.getLogger("drivers.mdb.qibixx_sim")
+log = logging.getLogger("sim.qibixx_adapter")
 
 VERSION_LINE = "v,4.0.1.0,51B1000000000001"
 BOOT = ("r,ACK", "c,STATUS,DISABLED", "r,ACK", "c,STATUS,ENABLED")

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 import segno
 
-from drivers.camera.synth_texts import OTHER_TEXTS, owt_texts
+from sim.camera_tokens import OTHER_TEXTS, owt_texts
 
 WIDTH, HEIGHT = 1280, 720
 OWT, EMPTY, OTHER = "owt", "empty", "other"

@@ -1,4 +1,4 @@
-"""``python -m drivers.nfc.emulator`` / ``scripts/nfc-wallet``: a phone wallet in NFC card
+"""``python -m sim.nfc_wallet`` / ``scripts/nfc-wallet``: a phone wallet in NFC card
 emulation, one JSON line per event on stdout (``ready``, ``select``, ``generate``, ``token``, ...)."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from drivers.nfc.emulator import WalletEmulator
 from drivers.nfc.faults import FAULT_NAMES, Faults
+from sim.nfc_wallet import WalletEmulator
 from sim.wallet import Wallet
 
 

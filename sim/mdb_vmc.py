@@ -6,7 +6,7 @@ plays the VMC's POLL loop on that FIFO. Scripted steps: ``boot`` (RESET, SETUP c
 prices, READER ENABLE) and ``vend`` (wait for BEGIN SESSION, VEND REQUEST, then VEND SUCCESS or,
 with ``dispense=False``, VEND FAILURE as from a jammed spiral, then SESSION COMPLETE).
 
-Run ``python -m drivers.mdb.vmc_sim`` for a manual demo: it prints the pty to give the terminal
+Run ``python -m sim.mdb_vmc`` for a manual demo: it prints the pty to give the terminal
 (``devices.vend = "/dev/pts/N"``) and reads ``v ITEM PRICE`` (vend, dispenses) / ``j ITEM PRICE``
 (vend, jams) from stdin.
 """
@@ -21,7 +21,7 @@ import select
 import threading
 import time
 
-log = logging.getLogger("drivers.mdb.vmc_sim")
+log = logging.getLogger("sim.mdb_vmc")
 
 POLL_GAP_S = 0.01
 

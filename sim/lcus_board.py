@@ -24,7 +24,7 @@ import time
 import tty
 from collections.abc import Callable
 
-log = logging.getLogger("drivers.relay_sim")
+log = logging.getLogger("sim.lcus_board")
 
 START = 0xA0
 FRAME = 4
