@@ -60,6 +60,21 @@ class PackedIds:
         return self.buf[o : o + _ID_LEN]
 
 
+def encode_head(major: int, n: int) -> bytes:
+    """The shortest CBOR head of major type ``major`` with argument ``n`` (RFC 8949 3):
+    the one encoder of heads for the hand-built documents (Sig_structure, deny lists)."""
+    mt = major << 5
+    if n < 24:
+        return bytes([mt | n])
+    if n < 0x100:
+        return bytes([mt | 24, n])
+    if n < 0x10000:
+        return bytes([mt | 25]) + n.to_bytes(2, "big")
+    if n < 0x100000000:
+        return bytes([mt | 26]) + n.to_bytes(4, "big")
+    return bytes([mt | 27]) + n.to_bytes(8, "big")
+
+
 def loads(
     data: bytes,
     *,

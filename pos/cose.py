@@ -40,28 +40,16 @@ class Sign1:
         return sig_structure(self.protected, self.payload)
 
 
-def _bstr_head(n: int) -> bytes:
-    if n < 24:
-        return bytes([0x40 | n])
-    if n < 0x100:
-        return bytes([0x58, n])
-    if n < 0x10000:
-        return b"\x59" + n.to_bytes(2, "big")
-    if n < 0x100000000:
-        return b"\x5a" + n.to_bytes(4, "big")
-    return b"\x5b" + n.to_bytes(8, "big")
-
-
 def sig_structure(protected: bytes, payload: bytes) -> bytes:
     """``["Signature1", protected, h'', payload]`` in CBOR, built without a general encoder."""
     return b"".join(
         (
             b"\x84",
             _SIG1_CONTEXT,
-            _bstr_head(len(protected)),
+            cbor.encode_head(2, len(protected)),
             protected,
             b"\x40",
-            _bstr_head(len(payload)),
+            cbor.encode_head(2, len(payload)),
             payload,
         )
     )

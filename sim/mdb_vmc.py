@@ -21,6 +21,8 @@ import select
 import threading
 import time
 
+from drivers.mdb import cashless as m
+
 log = logging.getLogger("sim.mdb_vmc")
 
 POLL_GAP_S = 0.01
@@ -93,33 +95,34 @@ class VmcSimulator:
     def boot(self, max_price: int = 0x1000, min_price: int = 0) -> bytes:
         """RESET, SETUP config (VMC level 1), SETUP max/min, READER ENABLE; the reader's config."""
         self._drain()
-        self.send(b"\x10")
-        self.poll(0x00)
-        self.send(bytes([0x11, 0x00, 0x01, 0x00, 0x00, 0x00]))
-        config = self.poll(0x01)
-        self.send(bytes([0x11, 0x01]) + max_price.to_bytes(2, "big") + min_price.to_bytes(2, "big"))
-        self.send(b"\x14\x01")
+        self.send(bytes([m.RESET]))
+        self.poll(m.JUST_RESET)
+        self.send(bytes([m.SETUP, m.SETUP_CONFIG, 0x01, 0x00, 0x00, 0x00]))  # VMC level 1
+        config = self.poll(m.READER_CONFIG)
+        prices = max_price.to_bytes(2, "big") + min_price.to_bytes(2, "big")
+        self.send(bytes([m.SETUP, m.SETUP_PRICES]) + prices)
+        self.send(bytes([m.READER, m.READER_ENABLE]))
         return config
 
     def vend(self, item: int, price: int, dispense: bool = True, timeout: float = 5.0) -> str:
         """One session: "dispensed", "jammed" (VEND FAILURE) or "denied"."""
-        self.poll(0x03, timeout)  # BEGIN SESSION
-        self.send(bytes([0x13, 0x00]) + price.to_bytes(2, "big") + item.to_bytes(2, "big"))
+        self.poll(m.BEGIN_SESSION, timeout)
+        self.send(bytes([m.VEND, m.VEND_REQUEST]) + price.to_bytes(2, "big") + item.to_bytes(2, "big"))
         end = time.monotonic() + timeout
         while True:
             response = self.poll_any(end - time.monotonic())
-            if response[0] in (0x05, 0x06):
+            if response[0] in (m.VEND_APPROVED, m.VEND_DENIED):
                 break
-        if response[0] == 0x06:
+        if response[0] == m.VEND_DENIED:
             outcome = "denied"
         elif dispense:
-            self.send(bytes([0x13, 0x02]) + item.to_bytes(2, "big"))
+            self.send(bytes([m.VEND, m.VEND_SUCCESS]) + item.to_bytes(2, "big"))
             outcome = "dispensed"
         else:
-            self.send(b"\x13\x03")
+            self.send(bytes([m.VEND, m.VEND_FAILURE]))
             outcome = "jammed"
-        self.send(b"\x13\x04")  # SESSION COMPLETE
-        self.poll(0x07, timeout)  # END SESSION
+        self.send(bytes([m.VEND, m.SESSION_COMPLETE]))
+        self.poll(m.END_SESSION, timeout)
         return outcome
 
     def poll_any(self, timeout: float) -> bytes:

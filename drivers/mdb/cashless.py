@@ -42,6 +42,12 @@ log = logging.getLogger("drivers.mdb.cashless")
 ADDRESS = 0x10
 JUST_RESET, READER_CONFIG, BEGIN_SESSION, SESSION_CANCEL_REQUEST = 0x00, 0x01, 0x03, 0x04
 VEND_APPROVED, VEND_DENIED, END_SESSION, CANCELLED, PERIPHERAL_ID = 0x05, 0x06, 0x07, 0x08, 0x09
+# VMC -> reader commands (MDB 4.2, cashless device #1 at 10h) and their subcommands
+RESET, SETUP, POLL, VEND, READER, EXPANSION = 0x10, 0x11, 0x12, 0x13, 0x14, 0x17
+SETUP_CONFIG, SETUP_PRICES = 0x00, 0x01
+VEND_REQUEST, VEND_CANCEL, VEND_SUCCESS, VEND_FAILURE, SESSION_COMPLETE = 0x00, 0x01, 0x02, 0x03, 0x04
+READER_DISABLE, READER_ENABLE, READER_CANCEL = 0x00, 0x01, 0x02
+EXPANSION_REQUEST_ID = 0x00
 
 
 class State(enum.Enum):
@@ -158,43 +164,43 @@ def parse_command(data: bytes) -> Command:
         if n < length:
             raise MdbError(f"command {data.hex(' ')} too short (needs {length} bytes)")
 
-    if cmd == 0x10:
+    if cmd == RESET:
         return Reset()
-    if cmd == 0x12:
+    if cmd == POLL:
         return Poll()
-    if cmd == 0x11:
+    if cmd == SETUP:
         need(2)
-        if sub == 0x00:
+        if sub == SETUP_CONFIG:
             need(6)
             return SetupConfig(data[2], data[3], data[4], data[5])
-        if sub == 0x01:
+        if sub == SETUP_PRICES:
             need(6)
             return SetupPrices(_u16(data, 2), _u16(data, 4))
-    elif cmd == 0x13:
+    elif cmd == VEND:
         need(2)
-        if sub == 0x00:
+        if sub == VEND_REQUEST:
             need(6)
             return VendRequestCmd(_u16(data, 2), _u16(data, 4))
-        if sub == 0x01:
+        if sub == VEND_CANCEL:
             return VendCancel()
-        if sub == 0x02:
+        if sub == VEND_SUCCESS:
             need(4)
             return VendSuccess(_u16(data, 2))
-        if sub == 0x03:
+        if sub == VEND_FAILURE:
             return VendFailure()
-        if sub == 0x04:
+        if sub == SESSION_COMPLETE:
             return SessionComplete()
-    elif cmd == 0x14:
+    elif cmd == READER:
         need(2)
-        if sub == 0x00:
+        if sub == READER_DISABLE:
             return ReaderDisable()
-        if sub == 0x01:
+        if sub == READER_ENABLE:
             return ReaderEnable()
-        if sub == 0x02:
+        if sub == READER_CANCEL:
             return ReaderCancel()
-    elif cmd == 0x17:
+    elif cmd == EXPANSION:
         need(2)
-        if sub == 0x00:
+        if sub == EXPANSION_REQUEST_ID:
             return ExpansionRequestId()
     raise MdbError(f"unknown cashless command {data.hex(' ')}")
 

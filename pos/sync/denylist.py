@@ -28,21 +28,8 @@ _ID_HEAD = b"\x48"
 MAX_DELTA_BYTES = 64 << 20
 
 
-def _head(major: int, n: int) -> bytes:
-    mt = major << 5
-    if n < 24:
-        return bytes([mt | n])
-    if n < 0x100:
-        return bytes([mt | 24, n])
-    if n < 0x10000:
-        return bytes([mt | 25]) + n.to_bytes(2, "big")
-    if n < 0x100000000:
-        return bytes([mt | 26]) + n.to_bytes(4, "big")
-    return bytes([mt | 27]) + n.to_bytes(8, "big")
-
-
 def _uint(n: int) -> bytes:
-    return _head(0, n)
+    return cbor.encode_head(0, n)
 
 
 def pack_ids(ids: Iterable[bytes]) -> tuple[bytes, int]:
@@ -63,7 +50,7 @@ def encode_payload(iat: int, next_update: int, seq: int, records: bytes, count: 
             _uint(1), _uint(iat),
             _uint(2), _uint(next_update),
             _uint(3), _uint(seq),
-            _uint(5), _head(4, count), records,
+            _uint(5), cbor.encode_head(4, count), records,
         )
     )  # fmt: skip
 
@@ -73,10 +60,10 @@ def encode_sign1(protected: bytes, payload: bytes, signature: bytes) -> bytes:
     return b"".join(
         (
             b"\x84",
-            _head(2, len(protected)), protected,
+            cbor.encode_head(2, len(protected)), protected,
             b"\xa0",
-            _head(2, len(payload)), payload,
-            _head(2, len(signature)), signature,
+            cbor.encode_head(2, len(payload)), payload,
+            cbor.encode_head(2, len(signature)), signature,
         )
     )  # fmt: skip
 
@@ -160,14 +147,15 @@ def encode_delta(
     del_records, del_count = pack_ids(remove)
     items = [
         ("base", _uint(base)), ("seq", _uint(seq)), ("iat", _uint(iat)), ("next", _uint(next_update)),
-        ("count", _uint(count)), ("add", _head(4, add_count) + add_records),
-        ("del", _head(4, del_count) + del_records),
-        ("protected", _head(2, len(protected)) + protected), ("sig", _head(2, len(signature)) + signature),
+        ("count", _uint(count)), ("add", cbor.encode_head(4, add_count) + add_records),
+        ("del", cbor.encode_head(4, del_count) + del_records),
+        ("protected", cbor.encode_head(2, len(protected)) + protected),
+        ("sig", cbor.encode_head(2, len(signature)) + signature),
     ]  # fmt: skip
-    parts = [_head(5, len(items))]
+    parts = [cbor.encode_head(5, len(items))]
     for key, value in items:
         k = key.encode()
-        parts += [_head(3, len(k)), k, value]
+        parts += [cbor.encode_head(3, len(k)), k, value]
     return b"".join(parts)
 
 

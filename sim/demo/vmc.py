@@ -20,11 +20,12 @@ import threading
 import time
 import tty
 
+from drivers.mdb.cashless import BEGIN_SESSION, END_SESSION, VEND_APPROVED, VEND_DENIED
+from drivers.mdb.cashless import SESSION_CANCEL_REQUEST as CANCEL_REQUEST
 from sim.mdb_vmc import VmcSimulator
 
 log = logging.getLogger("pos.ui.demo.vmc")
 
-BEGIN_SESSION, VEND_APPROVED, VEND_DENIED, CANCEL_REQUEST, END_SESSION = 0x03, 0x05, 0x06, 0x04, 0x07
 VEND_REQUEST, VEND_SUCCESS, VEND_FAILURE = b"\x13\x00", b"\x13\x02", b"\x13\x03"
 SESSION_COMPLETE = b"\x13\x04"
 DISPENSED, JAMMED, DENIED, CANCELLED = "dispensed", "jammed", "denied", "cancelled"

@@ -10,8 +10,6 @@ from typing import Any
 
 from pos.presentation import encode_text
 from pos.wire.signing import ALG_NAMES
-from sim.scheme import DAY, Scheme
-from sim.wallet import Wallet
 from ui.runtime import provisioning
 
 
@@ -66,18 +64,24 @@ def register(sub: Any) -> None:
 
 
 def run_init(args: argparse.Namespace) -> int:
+    from sim.scheme import Scheme  # the demo scheme: only when this command runs
+
     Scheme.init(args.dir, ALG_NAMES[args.alg])
     print(f"demo scheme in {args.dir}; pin {args.dir / 'root.pem'} in terminals (DEMO key)")
     return 0
 
 
 def run_issuer_add(args: argparse.Namespace) -> int:
+    from sim.scheme import Scheme  # the demo scheme: only when this command runs
+
     issuer = Scheme(args.dir).add_issuer(args.name, ALG_NAMES[args.alg], args.nbf, args.exp)
     print(f"issuer {issuer.name!r} kid {issuer.kid.hex()} (DEMO key)")
     return 0
 
 
 def run_list(args: argparse.Namespace) -> int:
+    from sim.scheme import DAY, Scheme  # the demo scheme: only when this command runs
+
     scheme = Scheme(args.dir)
     valid = args.valid_days * DAY
     if args.kind == "trust-list":
@@ -92,6 +96,9 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_wallet_new(args: argparse.Namespace) -> int:
+    from sim.scheme import Scheme  # the demo scheme: only when this command runs
+    from sim.wallet import Wallet
+
     issuer = Scheme(args.scheme).issuer(args.issuer)
     wallet = Wallet.issue(
         issuer, ALG_NAMES[args.alg], currency=args.currency,
@@ -104,6 +111,8 @@ def run_wallet_new(args: argparse.Namespace) -> int:
 
 
 def run_wallet_pay(args: argparse.Namespace) -> int:
+    from sim.wallet import Wallet
+
     wallet = Wallet.load(args.wallet)
     now = args.now if args.now is not None else int(time.time())
     if args.amount is not None:
