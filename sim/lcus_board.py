@@ -15,14 +15,12 @@ switches nothing. The board never answers (the real one does not either). ``even
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import select
 import threading
 import time
-import tty
 from collections.abc import Callable
+
+from sim.pty import RawPty
 
 log = logging.getLogger("sim.lcus_board")
 
@@ -34,9 +32,8 @@ class LcusBoard:
     """One simulated LCUS board (channels 1..255, all off at power-up) behind a pty."""
 
     def __init__(self) -> None:
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)  # no echo or line discipline before the driver opens it
-        self.port = os.ttyname(self._slave)
+        self._pty = RawPty()
+        self.port = self._pty.port
         self.events: list[tuple[int, str, float]] = []
         self.rejected = 0
         self.on_switch: Callable[[int, bool], None] | None = None
@@ -66,9 +63,9 @@ class LcusBoard:
         buf = bytearray()
         while not self._stop.is_set():
             try:
-                if not select.select([self._master], [], [], 0.1)[0]:
+                chunk = self._pty.read(0.1, 256)
+                if chunk is None:
                     continue
-                chunk = os.read(self._master, 256)
             except OSError:  # the driver closed its side (EIO on Linux): wait for a reopen or close
                 if self._stop.wait(0.05):
                     return
@@ -113,9 +110,7 @@ class LcusBoard:
             return
         self._stop.set()
         self._thread.join(2.0)
-        for fd in (self._slave, self._master):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        self._pty.close()
 
     def __enter__(self) -> LcusBoard:
         return self

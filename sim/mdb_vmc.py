@@ -22,6 +22,7 @@ import threading
 import time
 
 from drivers.mdb import cashless as m
+from sim.pty import RawPty, vend_console
 
 log = logging.getLogger("sim.mdb_vmc")
 
@@ -140,24 +141,13 @@ class VmcSimulator:
 
 def main() -> None:  # pragma: no cover - manual demo
     logging.basicConfig(level=logging.INFO)
-    master, slave = os.openpty()
-    print(f"VMC simulator on {os.ttyname(slave)}; commands: v ITEM PRICE | j ITEM PRICE | q")
-    sim = VmcSimulator(master)
-    print("booting (start the terminal now)...")
+    pty = RawPty()
+    sim = VmcSimulator(pty.master)
+    print(f'VMC simulator: devices.vend = "{pty.port}"; booting (start the terminal now)...')
     print("reader config:", sim.boot().hex(" "))
-    while True:
-        try:
-            words = input("> ").split()
-        except EOFError:
-            break
-        if not words or words[0] == "q":
-            break
-        if words[0] in ("v", "j") and len(words) == 3:
-            try:
-                print(sim.vend(int(words[1]), int(words[2]), dispense=words[0] == "v", timeout=60))
-            except TimeoutError as exc:
-                print(exc)
+    vend_console("VMC ready", lambda item, price, ok: sim.vend(int(item), price, dispense=ok, timeout=60))
     sim.close()
+    pty.close()
 
 
 if __name__ == "__main__":  # pragma: no cover

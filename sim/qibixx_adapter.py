@@ -32,6 +32,7 @@ import threading
 import time
 
 from drivers.mdb.qibixx_lines import format_amount
+from sim.pty import RawPty, vend_console
 
 log = logging.getLogger("sim.qibixx_adapter")
 
@@ -250,20 +251,12 @@ class QibixxSimulator:
 
 def main() -> None:  # pragma: no cover - manual demo
     logging.basicConfig(level=logging.INFO)
-    master, slave = os.openpty()
-    print(f'Qibixx adapter + VMC simulator: devices.vend = "qibixx:{os.ttyname(slave)}"')
-    print("commands: v ITEM PRICE (vend) | j ITEM PRICE (jam) | q")
-    sim = QibixxSimulator.on_pty(master)
-    while True:
-        try:
-            words = input("> ").split()
-        except EOFError:
-            break
-        if not words or words[0] == "q":
-            break
-        if words[0] in ("v", "j") and len(words) == 3 and words[2].isdigit():
-            print(sim.vend(words[1], int(words[2]), dispense=words[0] == "v", timeout=60))
+    pty = RawPty()
+    sim = QibixxSimulator.on_pty(pty.master)
+    banner = f'Qibixx adapter + VMC simulator: devices.vend = "qibixx:{pty.port}"'
+    vend_console(banner, lambda item, price, ok: sim.vend(item, price, dispense=ok, timeout=60))
     sim.close()
+    pty.close()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,10 +15,7 @@ threads joined, fds closed, the UDP port unbound.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import tty
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,6 +28,7 @@ from sim.demo.camera import PhoneScreenCamera
 from sim.demo.phones import FIELD_S, PhoneStand, SharedWallet, free_udp_port
 from sim.demo.vmc import DemoVendingMachine
 from sim.lcus_board import LcusBoard
+from sim.pty import RawPty
 from sim.wallet import Wallet
 from ui.runtime.devices import VendSession
 
@@ -44,25 +42,19 @@ class ScannerPty:
     """A serial 2D scanner's USB-CDC port: the demo types on the master, the driver reads the slave."""
 
     def __init__(self) -> None:
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        os.set_blocking(self._master, False)  # a scanner nobody reads must not freeze the demo
-        self.port = os.ttyname(self._slave)
+        self._pty = RawPty(nonblocking_writes=True)  # a scanner nobody reads must not freeze the demo
+        self.port = self._pty.port
 
     def scan(self, text: str) -> bool:
-        data = memoryview(text.encode("ascii", "replace") + b"\r\n")
         try:
-            while data:
-                data = data[os.write(self._master, data) :]
+            self._pty.write(text.encode("ascii", "replace") + b"\r\n")
         except BlockingIOError:
             log.warning("scanner %s: nobody reads the port; scan dropped", self.port)
             return False
         return True
 
     def close(self) -> None:
-        for fd in (self._slave, self._master):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        self._pty.close()
 
 
 class DemoDevices:

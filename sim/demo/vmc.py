@@ -13,16 +13,14 @@ A SESSION CANCEL REQUEST from the reader (the customer never paid) ends the sess
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import threading
 import time
-import tty
 
 from drivers.mdb.cashless import BEGIN_SESSION, END_SESSION, VEND_APPROVED, VEND_DENIED
 from drivers.mdb.cashless import SESSION_CANCEL_REQUEST as CANCEL_REQUEST
 from sim.mdb_vmc import VmcSimulator
+from sim.pty import RawPty
 
 log = logging.getLogger("pos.ui.demo.vmc")
 
@@ -35,12 +33,11 @@ class DemoVendingMachine:
     """One machine; ``outcomes`` lists ``(outcome, item, price)`` for each finished session."""
 
     def __init__(self, *, max_price: int = 0x1000, session_s: float = 90.0) -> None:
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        self.port = os.ttyname(self._slave)
+        self._pty = RawPty()
+        self.port = self._pty.port
         self.max_price = max_price
         self.session_s = session_s  # the longest a customer may take to pay
-        self.vmc = VmcSimulator(self._master)
+        self.vmc = VmcSimulator(self._pty.master)
         self.dispense_ok = True
         self.outcomes: list[tuple[str, int, int]] = []
         self._cond = threading.Condition()
@@ -127,6 +124,4 @@ class DemoVendingMachine:
         if busy is not None:
             busy.join(6.0)
         self.vmc.close()
-        for fd in (self._slave, self._master):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+        self._pty.close()
