@@ -61,8 +61,13 @@ class SignedList:
     next_update: int
     seq: int
 
+    def stale_in(self, now: int, grace: int) -> int:
+        """Seconds of use left (SPEC 3.1: usable until ``next_update + grace``); negative once past."""
+        return self.next_update + grace - now
+
     def stale_at(self, now: int, grace: int) -> bool:
-        return now > self.next_update + grace
+        """The one staleness rule: the verifier, ``pos queue status`` and the status bar read it."""
+        return self.stale_in(now, grace) < 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,8 +28,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from pos import reasons
 from pos import sigs as pos_sigs
-from pos.audit import verify_journal
 from pos.decision import PaymentRequest, Policy
+from pos.journal_check import verify_journal
 from pos.keystore import KeyStore
 from pos.presentation import encode_text
 from pos.sigs import ALG_EDDSA, ALG_ES256

@@ -143,7 +143,7 @@ def test_acknowledged_payments_lower_wallet_exposure(demo: Demo) -> None:
 
 
 def test_void_is_a_chained_reversal_row_never_a_deletion(demo: Demo) -> None:
-    from pos.audit import verify_journal
+    from pos.journal_check import verify_journal
 
     term = terminal_of(demo)
     text, req = qr(demo, demo.wallet(), 700)

@@ -19,9 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from pos.audit import verify_journal
 from pos.decision import PaymentRequest
 from pos.errors import PosError
+from pos.journal_check import verify_journal
 from pos.keystore import KeyStore
 from pos.presentation import encode_text
 from pos.sigs import ALG_EDDSA, ALG_ES256, load_pem_public_key

@@ -45,7 +45,7 @@ from ui.runtime import receipt_printing as receipts
 from ui.runtime.acceptance import Metrics
 from ui.runtime.context import UiContext, wall_clock
 from ui.runtime.devices import QueueSource, SyncStatus, VendSession
-from ui.runtime.operator import AuditLog, OperatorPin
+from ui.runtime.operator import OperatorLog, OperatorPin
 from ui.runtime.settings import UiSettings
 from ui.runtime.wedge import key_wedge
 from ui.runtime.worker import Core, journal_void
@@ -285,7 +285,7 @@ def _world(
         data_dir=data_dir,
         sources=list(rig.sources),
         pin=pin,
-        audit=AuditLog(data_dir, tid, clock),
+        audit=OperatorLog(data_dir, tid, clock),
         clock=clock,
         sync_probe=net.probe,
         relay=rig.relay,

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pos.audit import verify_journal
 from pos.journal import DB_FILE, HEAD_FILE, Journal
+from pos.journal_check import verify_journal
 from pos.presentation import encode_text
 from pos.sigs import ALG_EDDSA, ALG_ES256
 from tests.conftest import Demo

@@ -9,9 +9,9 @@ import threading
 import time
 from pathlib import Path
 
-from pos.audit import verify_journal
 from pos.decision import Policy
 from pos.journal import Journal
+from pos.journal_check import verify_journal
 from pos.sync.service import SyncService, sync_once
 from pos.sync.settings import SyncSettings
 from sim.netproxy import FaultProxy

@@ -19,9 +19,9 @@ import pytest
 
 from collector import export
 from pos import reasons
-from pos.audit import verify_journal
 from pos.decision import Policy
 from pos.journal import Journal
+from pos.journal_check import verify_journal
 from pos.keystore import KeyStore
 from pos.schema import counter_value
 from pos.sync import protocol as p

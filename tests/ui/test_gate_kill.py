@@ -4,10 +4,11 @@ and the gate never opens twice for it.
 A real ``pos run --headless`` process drives a real LCUS relay driver (drivers/relay.py) on a pty
 whose master side this test reads, and takes tokens from a serial scanner on another pty. The
 kill is aimed like tests/procs aims its kills: instead of racing a window of microseconds, the
-gate stops itself there (test-only fault points in ui/runtime/acceptance.py: ``POS_FAULT_AFTER_COMMIT``
-right after accept returned approved, before the relay write; ``POS_FAULT_AFTER_RELAY`` right
-after it), the test sees the process stopped and SIGKILLs it. Then the gate is restarted on the
-same data dir and the same token (and a fresh one from the same wallet) is presented again.
+gate stops itself there (test-only stop points put around the relay by
+tests/procs/gate_stop_point.py: ``AFTER_COMMIT`` right after accept returned approved, before
+the relay write; ``AFTER_RELAY`` right after it), the test sees the process stopped and
+SIGKILLs it. Then the gate is restarted on the same data dir and the same token (and a fresh
+one from the same wallet) is presented again.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import os
 import select
 import signal
 import sqlite3
+import sys
 import threading
 import time
 import tty
@@ -31,6 +33,8 @@ from pos.sigs import load_pem_public_key
 from sim.wallet import Wallet
 from tests.conftest import Demo, run_pos_process
 from tests.ui.test_run_sync import GateProc, Scanner
+
+STOP_POINT = Path(__file__).resolve().parents[1] / "procs" / "gate_stop_point.py"
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -93,7 +97,8 @@ def write_config(path: Path, demo: Demo, scanner: str, relay: str) -> Path:
 
 
 def start_gate(config: Path, fault: str | None) -> GateProc:
-    gate = GateProc(config, {f"POS_FAULT_{fault}": "stop"} if fault else None)
+    launcher = [sys.executable, str(STOP_POINT), fault] if fault else None
+    gate = GateProc(config, launcher=launcher)
     gate.wait_for(lambda d: d.get("msg") == "ready", 30)
     return gate
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ui.runtime.operator import LOCK_S, MAX_FAILURES, AuditLog, OperatorPin, PinError
+from ui.runtime.operator import LOCK_S, MAX_FAILURES, OperatorLog, OperatorPin, PinError
 
 
 class Clock:
@@ -50,7 +50,7 @@ def test_five_wrong_pins_lock_even_the_right_one(tmp_path: Path) -> None:
 
 def test_audit_log_appends_json_lines(tmp_path: Path) -> None:
     clock = Clock()
-    audit = AuditLog(tmp_path, "T-1", clock)
+    audit = OperatorLog(tmp_path, "T-1", clock)
     audit.record("void", seq=4, amount=250)
     clock.now += 5
     audit.record("void", ok=False, seq=5, error="refused")

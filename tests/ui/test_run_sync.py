@@ -77,9 +77,11 @@ class Scanner:
 class GateProc:
     """``pos run --headless`` as a real process; its JSON log lines are collected as they come."""
 
-    def __init__(self, config: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, config: Path, extra_env: dict[str, str] | None = None, launcher: list[str] | None = None
+    ) -> None:
         self.proc = subprocess.Popen(
-            [str(POS_BIN), "run", "--headless", "--config", str(config)],
+            [*(launcher or [str(POS_BIN)]), "run", "--headless", "--config", str(config)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**ENV, **(extra_env or {})},
         )  # fmt: skip
         self.lines: list[dict[str, Any]] = []

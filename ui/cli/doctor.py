@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from pos import config as configuration
-from pos.audit import verify_journal
 from pos.config import Config
 from pos.errors import JournalIntegrityError, PosError
 from pos.journal import DB_FILE, Journal
+from pos.journal_check import verify_journal
 from pos.keystore import KeyStore
 from ui.runtime import provisioning
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from pos import velocity
-from pos.audit import verify_journal
 from pos.errors import JournalIntegrityError, ListError
 from pos.journal import Journal
+from pos.journal_check import verify_journal
 from pos.trust import DenyList, TrustList
 from ui.runtime import provisioning
 

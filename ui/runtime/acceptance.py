@@ -10,17 +10,12 @@ gate loop share.
 Anti-passback lives in memory on the fast path and is reloaded from the journal (the durable
 record: no second file) when a Gate starts, so a gate restarted after a crash, a kill -9 or an
 update still refuses whoever passed it within the window.
-
-Test-only fault points (tests/ui/test_gate_kill.py): ``POS_FAULT_AFTER_COMMIT=stop`` makes the
-process SIGSTOP itself right after an approved, committed payment and before the relay switches;
-``POS_FAULT_AFTER_RELAY=stop`` right after the relay switched. The test then SIGKILLs it there.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import signal
 import threading
 import time
 from collections import defaultdict
@@ -40,7 +35,6 @@ log = logging.getLogger("pos.ui.accept")
 PASSBACK = "passback"  # gate policy code, beside SPEC 3.5's: same wallet, same gate, too soon
 ACTUATOR_FAILED = "actuator_failed"  # approved and stored, but the relay did not answer
 DEVICE_RETRY_S = 1.0  # a failing device is retried at this pace, never in a tight loop
-AFTER_COMMIT, AFTER_RELAY = "AFTER_COMMIT", "AFTER_RELAY"  # POS_FAULT_<point>=stop (tests only)
 
 OutcomeFn = Callable[[str, str, str], None]  # (source url, outcome, detail)
 
@@ -209,18 +203,6 @@ def seed_from_journal(passback: Passback, terminal: Terminal, now: int) -> int:
     return len(recent)
 
 
-def fault_points() -> frozenset[str]:
-    """The test-only stop points switched on in the environment (read once, off the fast path)."""
-    return frozenset(p for p in (AFTER_COMMIT, AFTER_RELAY) if os.environ.get(f"POS_FAULT_{p}") == "stop")
-
-
-def _stop_here(point: str) -> None:
-    log.warning("fault point %s: stopping this process (POS_FAULT_%s=stop)", point, point)
-    # To this thread, not the process: kill(getpid()) lets the kernel hand the stop to another
-    # thread while this one runs on into the relay write, which is the instant being aimed at.
-    signal.pthread_kill(threading.get_ident(), signal.SIGSTOP)
-
-
 class Gate:
     """The gate's accept-and-open path (transit: fixed fare, no confirmation, fastest path)."""
 
@@ -246,7 +228,6 @@ class Gate:
         self.passback = Passback(passback_s)
         self.clock = clock
         self.metrics = metrics
-        self._faults = fault_points()
         # Queued on the core thread before any presentation can be: the first decision already
         # sees who passed before a restart, and the caller (a screen's mount) never waits for it.
         self.seeded: Future[int] = core.submit(self._seed)
@@ -287,14 +268,10 @@ class Gate:
             return Attempt(presented.source, decision, None, arrived, decided)
         assert decision.wallet_id is not None
         self.passback.record(decision.wallet_id, now)
-        if AFTER_COMMIT in self._faults:
-            _stop_here(AFTER_COMMIT)
         try:
             self.relay.open(self.open_s)  # only now: accept returned approved = durably committed
         except Exception as exc:  # noqa: BLE001 - the payment stands; say the gate did not open
             log.error("payment seq %s approved but the relay failed: %s", decision.seq, exc)
             return Attempt(presented.source, decision, ACTUATOR_FAILED, arrived, decided, None, str(exc))
         actuated = time.perf_counter()
-        if AFTER_RELAY in self._faults:
-            _stop_here(AFTER_RELAY)
         return Attempt(presented.source, decision, None, arrived, decided, actuated)

@@ -19,7 +19,7 @@ from pos.ports import Actuator, DeviceHealth, HasHealth, TokenSource
 from pos.terminal import Terminal
 from ui.runtime.acceptance import Gate, Metrics
 from ui.runtime.devices import LogRelay, QueueSource, SyncProbe, VendSession, VoidFn
-from ui.runtime.operator import AuditLog, OperatorPin
+from ui.runtime.operator import OperatorLog, OperatorPin
 from ui.runtime.settings import UiSettings
 from ui.runtime.wedge import KeyBurstDetector
 from ui.runtime.worker import Core
@@ -60,7 +60,7 @@ class UiContext:
     data_dir: Path
     sources: list[TokenSource]
     pin: OperatorPin
-    audit: AuditLog
+    audit: OperatorLog
     clock: Callable[[], int] = wall_clock
     sync_probe: SyncProbe | None = None
     relay: Actuator | None = None

@@ -112,7 +112,7 @@ class OperatorPin:
         return hmac.compare_digest(_derive(pin, salt, n, r, p), want)
 
 
-class AuditLog:
+class OperatorLog:
     """Operator actions as JSON lines; each line is on disk before the action is reported done."""
 
     def __init__(self, data_dir: Path, terminal_id: str, clock: Callable[[], int]) -> None:

@@ -29,7 +29,7 @@ from ui.runtime.devices import QueueSource
 from ui.runtime.headless_gate import serve_gate_headless
 from ui.runtime.logs import setup_logging
 from ui.runtime.opening import open_relay, open_sources, open_vend
-from ui.runtime.operator import AuditLog, OperatorPin, PinError, check_pin_format
+from ui.runtime.operator import OperatorLog, OperatorPin, PinError, check_pin_format
 from ui.runtime.settings import UiSettings, from_config
 from ui.runtime.wedge import key_wedge
 from ui.runtime.worker import Core, journal_void
@@ -78,7 +78,7 @@ def build_context(
         data_dir=data_dir,
         sources=sources,
         pin=OperatorPin(data_dir, clock),
-        audit=AuditLog(data_dir, terminal_id, clock),
+        audit=OperatorLog(data_dir, terminal_id, clock),
         clock=clock,
         sync_probe=background_sync.sync_probe_for(cfg, data_dir, clock),
         relay=relay,
@@ -142,6 +142,6 @@ def set_pin(data_dir: Path, cfg: Config) -> int:
         print(f"pos run: {exc}", file=sys.stderr)
         return 2
     OperatorPin(data_dir, wall_clock).set_pin(first)
-    AuditLog(data_dir, cfg.terminal_id or "", wall_clock).record("pin_set", via="pos run --set-pin")
+    OperatorLog(data_dir, cfg.terminal_id or "", wall_clock).record("pin_set", via="pos run --set-pin")
     print("operator PIN set")
     return 0

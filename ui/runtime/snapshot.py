@@ -25,7 +25,7 @@ OK, WARN, ERROR = "ok", "warn", "error"
 class ListAge:
     name: str  # "trust" | "deny"
     level: str  # OK | WARN | ERROR
-    stale_in: int  # seconds until stale; <= 0 when stale
+    stale_in: int  # seconds until stale; < 0 when stale
     age: int  # seconds since the list was issued
     clock_behind: bool = False  # now is before the list's iat: the clock is wrong (clock_unset)
 
@@ -70,10 +70,10 @@ class StatusSnapshot:
 def list_age(name: str, lst: SignedList | None, now: int, grace: int) -> ListAge:
     if lst is None:
         return ListAge(name, ERROR, 0, 0)
-    stale_in = lst.next_update + grace - now
+    stale_in = lst.stale_in(now, grace)
     if now < lst.iat:
         return ListAge(name, ERROR, stale_in, now - lst.iat, clock_behind=True)
-    if stale_in <= 0:
+    if lst.stale_at(now, grace):
         level = ERROR
     elif now >= lst.next_update or stale_in <= SOON_S:
         level = WARN

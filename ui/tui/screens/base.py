@@ -49,12 +49,12 @@ def key_hints(pairs: Hints, extra: Hints = ()) -> Label:
 
 class PosMixin:
     @property
-    def pos(self) -> PosApp:
+    def pos_app(self) -> PosApp:
         return cast("PosApp", cast(Any, self).app)
 
     @property
     def ctx(self) -> UiContext:
-        return self.pos.ctx
+        return self.pos_app.ctx
 
     @property
     def extra_hints(self) -> Hints:

@@ -186,21 +186,21 @@ class CounterScreen(ListeningScreen):
     def _after_result(self) -> None:
         """The counter under the result, and the status bar, redraw once the result is up."""
         self._show()
-        self.run_worker(self.pos.refresh_status(), exclusive=True, group="status")
+        self.run_worker(self.pos_app.refresh_status(), exclusive=True, group="status")
 
     def _result(self, attempt: Attempt) -> None:
         amount = attempt.decision.amount if attempt.decision is not None else self.charging
-        self.pos.show_attempt(attempt, amount)
+        self.pos_app.show_attempt(attempt, amount)
 
     # -- operator -----------------------------------------------------------------------------
     def action_history(self) -> None:
         if self.state == ENTRY:
-            self.pos.action_history()
+            self.pos_app.action_history()
 
     def action_settings(self) -> None:
         if self.state == ENTRY:
-            self.pos.action_settings()
+            self.pos_app.action_settings()
 
     def action_void(self) -> None:
         if self.state == ENTRY:
-            self.run_worker(self.pos.void_last(), exclusive=True, group="operator")
+            self.run_worker(self.pos_app.void_last(), exclusive=True, group="operator")

@@ -110,7 +110,7 @@ class GateScreen(PosScreen):
 
     def on_gate_result(self, message: GateResult) -> None:
         self._draw(message.attempt)
-        self.run_worker(self.pos.refresh_status(), exclusive=True, group="status")
+        self.run_worker(self.pos_app.refresh_status(), exclusive=True, group="status")
 
     def on_gate_note(self, message: GateNote) -> None:
         self._draw(Attempt(message.url, None, message.outcome))
@@ -139,7 +139,7 @@ class GateScreen(PosScreen):
         self.remove_class("-showing", f"-{APPROVED}", f"-{DECLINED}", f"-{NOTICE}")
 
     def action_history(self) -> None:
-        self.pos.action_history()
+        self.pos_app.action_history()
 
     def action_settings(self) -> None:
-        self.pos.action_settings()
+        self.pos_app.action_settings()

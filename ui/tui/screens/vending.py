@@ -206,7 +206,7 @@ class VendingScreen(ListeningScreen):
             self._result(NOTICE, N_("Not delivered"), message.code, amount)
         else:
             self._result(DECLINED, N_("DECLINED"), message.code, amount)
-        self.run_worker(self.pos.refresh_status(), exclusive=True, group="status")
+        self.run_worker(self.pos_app.refresh_status(), exclusive=True, group="status")
 
     def _result(
         self, level: str, verdict: str, code: str | None, amount: int | None, *, back_to_paying: bool = False
@@ -228,8 +228,8 @@ class VendingScreen(ListeningScreen):
 
     def action_history(self) -> None:
         if self.state == IDLE:
-            self.pos.action_history()
+            self.pos_app.action_history()
 
     def action_settings(self) -> None:
         if self.state == IDLE:
-            self.pos.action_settings()
+            self.pos_app.action_settings()
