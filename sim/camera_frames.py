@@ -206,6 +206,23 @@ def degrade_code_frame(
         code = np.repeat(warped[:, :, None], 3, axis=2)
     region += (code - region) * mask
 
+    _light_and_optics(rng, img, dst, side, module_px, (x0, y0, x1, y1), tags)
+    return np.clip(img, 0, 255).astype(np.uint8), float(module_px), tags
+
+
+def _light_and_optics(
+    rng: np.random.Generator,
+    img: np.ndarray,
+    dst: np.ndarray,
+    side: float,
+    module_px: float,
+    box: tuple[int, int, int, int],
+    tags: list[str],
+) -> None:
+    """The scene's light, a glare spot, lens or motion blur and sensor noise, in place on ``img``
+    (the random draws in the same order as ever, so seeded sets stay the same frames)."""
+    h, w = img.shape[:2]
+    x0, y0, x1, y1 = box
     if rng.random() < 0.7:
         field, tag = _light_field(rng, w, h)
         img *= field[:, :, None]
@@ -244,7 +261,6 @@ def degrade_code_frame(
     img += _noise(rng, (h, w, 1), sigma_n)  # the same noise on the three channels: cheaper, as good
     if sigma_n > 5:
         tags.append("noise")
-    return np.clip(img, 0, 255).astype(np.uint8), float(module_px), tags
 
 
 def _noise(rng: np.random.Generator, shape: tuple[int, ...], sigma: float) -> np.ndarray:

@@ -309,6 +309,13 @@ class CashlessDevice:
                 self.outbox.append(
                     bytes([PERIPHERAL_ID]) + b"OWT" + b"000000000001" + b"OWT-TERMINAL" + b"\x01\x00"
                 )
+            case VendRequestCmd() | VendCancel() | VendSuccess() | VendFailure() | SessionComplete():
+                return self._session_command(command, s, events)
+        return events
+
+    def _session_command(self, command: Command, s: State, events: list[Event]) -> list[Event]:
+        """The commands of a session in progress: VEND REQUEST .. SESSION COMPLETE."""
+        match command:
             case VendRequestCmd():
                 if s is not State.SESSION_IDLE:
                     return self._ignored(command)

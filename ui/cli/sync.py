@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -127,27 +126,31 @@ def _settings(args: argparse.Namespace, cfg: Config) -> Any:
 
 
 class ProgressBar:
-    """``sync [#####.....] 5,000/100,000  1,234 rows/s`` on stderr, redrawn in place."""
+    """The upload's progress on stderr (rich, installed with Textual): rows sent of pending, time."""
 
-    def __init__(self, stream: Any = None, width: int = 30) -> None:
-        self.stream = stream or sys.stderr
-        self.width = width
-        self.start = time.monotonic()
-        self.drawn = False
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )  # fmt: skip
+
+        self._progress = Progress(
+            TextColumn("sync"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=Console(stderr=True), transient=False,
+        )  # fmt: skip
+        self._task = self._progress.add_task("sync", total=None)
+        self._progress.start()
 
     def __call__(self, done: int, total: int) -> None:
-        total = max(total, done, 1)
-        filled = int(self.width * done / total)
-        rate = done / max(time.monotonic() - self.start, 1e-6)
-        bar = "#" * filled + "." * (self.width - filled)
-        self.stream.write(f"\rsync [{bar}] {done:,}/{total:,}  {rate:,.0f} rows/s ")
-        self.stream.flush()
-        self.drawn = True
+        self._progress.update(self._task, completed=done, total=max(total, done, 1))
 
     def close(self) -> None:
-        if self.drawn:
-            self.stream.write("\n")
-            self.stream.flush()
+        self._progress.stop()
 
 
 def run_sync(args: argparse.Namespace) -> int:
