@@ -15,13 +15,11 @@ With ``--listen HOST:0`` the port is chosen by the kernel and printed. TLS: ``--
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import logging
 import os
 import signal
 import socket
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,10 +32,10 @@ from collector.lists import Lists, ListSigner
 from collector.service import Collector, Settings
 from pos import sigs
 from pos.decision import Policy
+from pos.lifeline import die_with_parent
 
 log = logging.getLogger("collector")
 
-_PR_SET_PDEATHSIG = 1
 _MAX_RESTARTS_PER_MIN = 10
 
 
@@ -146,24 +144,6 @@ def _run_server(opts: ServeOptions, sock: socket.socket, rejects: RejectCounter)
         collector.close()
 
 
-def _die_with(parent: int) -> None:
-    """In a forked server: go when the parent goes, even by kill -9."""
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: the watchdog below still works
-        pass
-    if os.getppid() != parent:
-        os._exit(0)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
-
-
 def _fork_server(opts: ServeOptions, sock: socket.socket, rejects: RejectCounter) -> int:
     parent = os.getpid()
     pid = os.fork()
@@ -173,7 +153,7 @@ def _fork_server(opts: ServeOptions, sock: socket.socket, rejects: RejectCounter
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        _die_with(parent)
+        die_with_parent(parent)
         _run_server(opts, sock, rejects)
     except BaseException:
         log.exception("collector server process failed")

@@ -5,7 +5,7 @@ demo scheme's root key to sign deny lists, the operator token in ``POS_OPERATOR_
 never shows in ``ps``), started through a small launcher that ends the child when the demo
 process goes, even by kill -9: ``PR_SET_PDEATHSIG`` when started from the main thread (the
 signal follows the thread that forked, so a worker thread that ends must not take the collector
-with it), and always a watchdog on the parent pid, as ``collector.server._die_with`` does for
+with it), and always a watchdog on the parent pid, as ``pos.lifeline.die_with_parent`` does for
 the collector's own forked servers. ``stop()`` ends it with SIGTERM, then SIGKILL.
 """
 
@@ -31,21 +31,9 @@ TOKEN_ENV = "POS_OPERATOR_TOKEN"
 
 # argv: parent pid, "1" to set PR_SET_PDEATHSIG, then the ``pos`` arguments.
 _LAUNCHER = """
-import os, sys, threading, time
-parent = int(sys.argv[1])
-if sys.argv[2] == "1":
-    try:
-        import ctypes, signal
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-if os.getppid() != parent:
-    os._exit(0)
-def watch():
-    while os.getppid() == parent:
-        time.sleep(0.25)
-    os._exit(0)
-threading.Thread(target=watch, name="watch-demo", daemon=True).start()
+import sys
+from pos.lifeline import die_with_parent
+die_with_parent(int(sys.argv[1]), deathsig=sys.argv[2] == "1")
 from ui.cli import main
 sys.exit(main(sys.argv[3:]))
 """
