@@ -49,11 +49,9 @@ class ListSigner:
 
     def sign_list(self, payload: bytes) -> bytes:
         """A COSE_Sign1 over ``payload`` with the root key: ``[{1: alg}, {}, payload, sig]``."""
-        from pos.wire.signing import raw_sign
+        from pos.wire.signing import sign_payload
 
-        protected = bytes([0xA1, 0x01]) + _cbor_nint(self.alg)
-        sig = raw_sign(self._key, cose.sig_structure(protected, payload))
-        return denylist.encode_sign1(protected, payload, sig)
+        return sign_payload(payload, self._key)
 
 
 def trust_history(raws: tuple[bytes, ...], root: sigs.PublicKey | None) -> list[tuple[int, TrustList]]:
@@ -74,11 +72,6 @@ def trust_history(raws: tuple[bytes, ...], root: sigs.PublicKey | None) -> list[
 def trust_at(history: list[tuple[int, TrustList]], t: int) -> TrustList | None:
     i = bisect.bisect_right([iat for iat, _ in history], t)
     return history[i - 1][1] if i else None
-
-
-def _cbor_nint(n: int) -> bytes:
-    assert -24 <= n < 0
-    return bytes([0x20 | (-1 - n)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,9 +168,9 @@ class Lists:
             seq = (current.seq if current else 0) + 1
             ids = [bytes(w) for (w,) in tx.all("SELECT wallet_id FROM denied ORDER BY wallet_id")]
             ids = [w for w in ids if len(w) == 8]
-            records, count = denylist.pack_ids(ids)
+            count = len(set(ids))
             iat = max(now, current.iat if current else 0)
-            payload = denylist.encode_payload(iat, iat + DENY_VALID_S, seq, records, count)
+            payload = denylist.deny_payload(ids, iat, iat + DENY_VALID_S, seq)
             raw = self.signer.sign_list(payload)
             tx.execute(
                 "INSERT INTO lists (typ, seq, iat, next_update, raw, published_at) VALUES (?, ?, ?, ?, ?, ?)",

@@ -16,8 +16,8 @@ from typing import Any
 
 from pos.fsutil import atomic_write
 from pos.sigs import ALG_EDDSA
+from pos.sync.denylist import deny_payload
 from pos.wire.signing import (
-    DEMO_MARK,
     PrivateKey,
     alg_of,
     load_private_pem,
@@ -26,7 +26,9 @@ from pos.wire.signing import (
     public_pem,
     public_raw,
     sign1,
+    sign_payload,
 )
+from sim.keys import DEMO_MARK
 
 DAY = 86400
 
@@ -121,6 +123,5 @@ class Scheme:
 
     def deny_list(self, *, seq: int | None = None, iat: int | None = None, valid_s: int = 7 * DAY) -> bytes:
         iat = int(time.time()) if iat is None else iat
-        ids = sorted(bytes.fromhex(h) for h in self.meta["denied"])
-        payload = {0: 2, 1: iat, 2: iat + valid_s, 3: self._next_seq(2, seq), 5: ids}
-        return sign1(payload, self.root)
+        ids = [bytes.fromhex(h) for h in self.meta["denied"]]
+        return sign_payload(deny_payload(ids, iat, iat + valid_s, self._next_seq(2, seq)), self.root)

@@ -15,7 +15,8 @@ from typing import Any
 
 from pos.fsutil import atomic_write
 from pos.presentation import encode_text
-from pos.wire.signing import DEMO_MARK, PrivateKey, cose_key, load_private_pem, new_key, private_pem, sign1
+from pos.wire.signing import PrivateKey, cose_key, load_private_pem, new_key, private_pem, sign1
+from sim.keys import DEMO_MARK
 from sim.scheme import DAY, Issuer
 
 

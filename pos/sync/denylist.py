@@ -55,6 +55,12 @@ def encode_payload(iat: int, next_update: int, seq: int, records: bytes, count: 
     )  # fmt: skip
 
 
+def deny_payload(ids: Iterable[bytes], iat: int, next_update: int, seq: int) -> bytes:
+    """The one deny-list payload builder (collector, demo scheme): sorted, deduplicated ids."""
+    records, count = pack_ids(ids)
+    return encode_payload(iat, next_update, seq, records, count)
+
+
 def encode_sign1(protected: bytes, payload: bytes, signature: bytes) -> bytes:
     """``[protected, {}, payload, signature]``: a COSE_Sign1 with an empty unprotected map."""
     return b"".join(

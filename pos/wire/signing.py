@@ -1,4 +1,5 @@
-"""Making COSE_Sign1 documents and demo keys (the signing side the terminal never needs)."""
+"""Making COSE_Sign1 documents: the signing side of lists (the collector, the demo scheme), wallets
+and certificates (the simulators). The terminal itself only verifies (``pos.cose``, ``pos.sigs``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from pos.cose import sig_structure
 from pos.sigs import ALG_EDDSA, ALG_ES256
 
 PrivateKey = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
-DEMO_MARK = "DEMO KEY - generated for the demo and tests, never for production"
 ALG_NAMES = {"ed25519": ALG_EDDSA, "es256": ALG_ES256}
 
 
@@ -51,6 +51,14 @@ def sign1(
     sig = raw_sign(key, sig_structure(protected, body))
     msg = [protected, unprotected or {}, body, sig]
     return cbor2.dumps(cbor2.CBORTag(18, msg) if tag else msg)
+
+
+def sign_payload(payload: bytes, key: PrivateKey) -> bytes:
+    """A COSE_Sign1 ``[{1: alg}, {}, payload, sig]`` over already-encoded payload bytes (lists)."""
+    from pos.sync.denylist import encode_sign1
+
+    protected = cbor2.dumps({1: alg_of(key)})
+    return encode_sign1(protected, payload, raw_sign(key, sig_structure(protected, payload)))
 
 
 def public_raw(key: PrivateKey) -> bytes:
