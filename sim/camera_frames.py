@@ -310,10 +310,6 @@ def write_set(out: Path, n: int, seed: int = 0, *, texts: Sequence[str] | None =
     return specs
 
 
-def load_manifest(folder: Path) -> list[FrameSpec]:
-    return [FrameSpec(**d) for d in json.loads((Path(folder) / "manifest.json").read_text())]
-
-
 def moving_code_frames(
     texts: Sequence[str | None],
     seed: int = 0,
