@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
+from collector import cli as collector_cli
 from pos.errors import PosError
 from ui import cmd_accept, cmd_doctor, cmd_keys, cmd_receipt, cmd_run, cmd_sim, cmd_sync
 
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_run.register_demo(sub)
     cmd_run.register(sub)
     cmd_sync.register(sub)
+    collector_cli.register(sub)
     cmd_receipt.register(sub)
     return parser
 
