@@ -4,10 +4,11 @@ uvicorn counts every open connection against ``limit_concurrency`` and has no he
 so 256 connections that never finish their headers made every request 503 for as long as the
 client held them (issue 11). Its options do not close such a connection: ``timeout_keep_alive``
 is armed only after a first response, and ``h11_max_incomplete_event_size`` bounds bytes, not
-time. Serving through hypercorn or granian was weighed: hypercorn's read timeout is per read
-(a client dripping one byte a second resets it) and granian brings a Rust runtime that owns its
-own workers, which does not fit the parent-binds-then-forks design of ``collector.server``. So
-the h11 protocol class uvicorn already runs is extended here with three rules, judged from h11's
+time. Serving through hypercorn or granian was weighed: hypercorn re-arms its keep-alive timer
+after every read and its ``read_timeout`` bounds one read (a client dripping a byte a second is
+never cut off); granian brings a Rust runtime that binds its own sockets and owns its workers,
+which does not fit the parent-binds-then-forks design of ``collector.server``. So the h11
+protocol class uvicorn already runs is extended here with three rules, judged from h11's
 public connection states:
 
 * headers: a request's headers must be complete within ``header_timeout_s`` of the
