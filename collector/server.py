@@ -39,6 +39,7 @@ from collector.app import DEFAULT_MAX_BODY, create_app
 from collector.connections import ConnectionLimits, guarded_protocol
 from collector.counters import RejectCounter
 from collector.db import Database
+from collector.list_cache import Republisher
 from collector.lists import Lists, ListSigner
 from collector.service import Collector, Settings
 from pos import sigs
@@ -159,9 +160,11 @@ def _run_server(opts: ServeOptions, sock: socket.socket, rejects: RejectCounter)
         limit_concurrency=1024,
         server_header=False,
     )
+    republisher = Republisher(collector.lists).start()
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
+        republisher.stop()
         collector.close()
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from starlette.requests import Request
 
 from collector.access import FailedAttempts, Throttled, bearer, token_matches
+from collector.list_cache import ListCache
 from collector.service import Collector, Reject
 
 DEFAULT_MAX_BODY = 8 << 20
@@ -27,6 +28,10 @@ class Served:
     body_timeout_s: float = BODY_TIMEOUT_S
     metrics_token: str | None = None
     attempts: FailedAttempts = field(default_factory=FailedAttempts)
+    lists: ListCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lists = ListCache(self.collector.db, self.collector.lists)
 
 
 def served(request: Request) -> Served:

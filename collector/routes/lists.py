@@ -1,4 +1,7 @@
-"""Lists: ``GET /v1/lists/trust`` and ``GET /v1/lists/deny`` (ETag / If-None-Match, deny deltas)."""
+"""Lists: ``GET /v1/lists/trust`` and ``GET /v1/lists/deny`` (ETag / If-None-Match, deny deltas).
+
+Served read-only from ``collector.list_cache``: a GET never publishes nor writes.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ def _not_modified(request: Request, etag: str) -> bool:
 
 
 async def trust(request: Request) -> Response:
-    lst = await run_in_threadpool(served(request).collector.trust_list)
+    lst = await run_in_threadpool(served(request).lists.trust)
     if lst is None:
         raise Reject(404, "no_trust_list")
     etag = f'"trust-{lst.seq}"'
@@ -36,7 +39,7 @@ async def deny(request: Request) -> Response:
     have = int(have_arg) if have_arg is not None else None
     full = request.query_params.get("full") == "1"
     wants_delta = p.DENY_DELTA_TYPE in request.headers.get("accept", "")
-    current, delta = await run_in_threadpool(ctx.collector.deny_list, have, full or not wants_delta)
+    current, delta = await run_in_threadpool(ctx.lists.deny, have, full or not wants_delta)
     if current is None:
         raise Reject(404, "no_deny_list")
     etag = f'"deny-{current.seq}"'

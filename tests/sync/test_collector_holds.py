@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import resource
 import socket
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -151,3 +152,24 @@ def test_connections_per_client_address_are_capped(
     finally:
         for s in socks:
             s.close()
+
+
+def test_list_gets_answer_while_a_writer_holds_the_database(
+    env: SchemeEnv, tmp_path: Path, holder: list[CollectorProc]
+) -> None:
+    """A list GET reads the published list and takes no write lock (it used to publish in a write
+    transaction on every GET, so a busy writer stalled every terminal's refresh)."""
+    coll = _start(holder, env, tmp_path, "--processes", "1")
+    with httpx.Client(base_url=coll.url, trust_env=False, timeout=3) as c:
+        first = c.get("/v1/lists/deny?full=1")
+        assert first.status_code == 200
+        etag = first.headers["ETag"]
+        writer = sqlite3.connect(tmp_path / "collector.db", isolation_level=None, timeout=1)
+        writer.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        try:
+            for path in ("/v1/lists/deny?full=1", "/v1/lists/deny?have=1", "/v1/lists/trust"):
+                assert c.get(path).status_code == 200, path
+            assert c.get("/v1/lists/deny", headers={"If-None-Match": etag}).status_code == 304
+        finally:
+            writer.execute("ROLLBACK")
+            writer.close()
