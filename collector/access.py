@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import math
 import threading
 import time
@@ -29,6 +30,20 @@ class Throttled(Reject):
     def __init__(self, retry_after_s: int) -> None:
         super().__init__(429, "too_many_attempts", f"too many failed tokens; retry in {retry_after_s} s")
         self.retry_after_s = retry_after_s
+
+
+def client_key(host: str) -> str:
+    """The unit a limit counts: an IPv4 address, or an IPv6 /64 (one subscriber's prefix: an
+    attacker picks any address in it, so counting single IPv6 addresses would count nothing)."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def bearer(authorization: str | None) -> str:

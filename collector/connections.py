@@ -16,8 +16,9 @@ public connection states:
   uvicorn's keep-alive timer). The deadline is absolute, so dripping bytes does not extend it.
 * body: once the headers are in, the whole body must arrive within ``body_timeout_s`` plus a
   second of grace (the app's own read deadline answers 408 first when it reads the body).
-* per client address, at most ``per_client`` open connections in this serving process; one
-  more is reset at once (RST), so its socket and its slot are freed before it sends a byte.
+* per client address (an IPv6 /64 counts as one), at most ``per_client`` open connections in
+  this serving process; one more is reset at once (RST), so its socket and its slot are freed
+  before it sends a byte.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from typing import Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from collector.access import client_key
 
 log = logging.getLogger("collector.http")
 
@@ -57,7 +60,7 @@ def guarded_protocol(limits: ConnectionLimits) -> type[H11Protocol]:
 
         def connection_made(self, transport: Any) -> None:
             super().connection_made(transport)
-            host = self.client[0] if self.client else ""
+            host = client_key(self.client[0]) if self.client else ""
             if limits.per_client and open_by_client[host] >= limits.per_client:
                 log.warning("refused a connection from %s: %d already open", host, limits.per_client)
                 transport.abort()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from collector.access import FailedAttempts, Throttled, bearer, token_matches
+from collector.access import FailedAttempts, Throttled, bearer, client_key, token_matches
 from collector.list_cache import ListCache
 from collector.service import Collector, Reject
 
@@ -40,7 +40,7 @@ def served(request: Request) -> Served:
 
 
 def client_of(request: Request) -> str:
-    return request.client.host if request.client else ""
+    return client_key(request.client.host) if request.client else ""
 
 
 async def read_body(request: Request, cap: int) -> bytes:

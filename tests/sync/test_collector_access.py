@@ -130,3 +130,13 @@ def test_plain_http_beyond_loopback_is_warned_about() -> None:
     for host in ("127.0.0.1", "127.0.0.5", "::1", "localhost"):
         assert plain_http_warning(host, tls=False) is None
     assert plain_http_warning("0.0.0.0", tls=True) is None
+
+
+def test_limits_count_an_ipv6_slash_64_as_one_client() -> None:
+    """An IPv6 subscriber holds a whole /64: counting single addresses would let one client
+    open a connection (or guess a token) from each of 2**64 addresses."""
+    from collector.access import client_key
+
+    assert client_key("2001:db8::1") == client_key("2001:db8::ffff:2") == "2001:db8::/64"
+    assert client_key("2001:db8:0:1::1") != client_key("2001:db8::1")
+    assert client_key("::ffff:192.0.2.7") == client_key("192.0.2.7") == "192.0.2.7"
