@@ -3,7 +3,7 @@
 SQL is written once with ``?`` placeholders and the few type names that differ are filled in
 per dialect. SQLite: WAL, ``synchronous=FULL`` (an acknowledgement lets the terminal forget a
 row, so it must be on disk first), writers serialised by a lock and ``BEGIN IMMEDIATE``.
-PostgreSQL: a small connection pool; ingest serialises per terminal with ``SELECT ... FOR
+PostgreSQL: a small connection pool (psycopg_pool); ingest serialises per terminal with ``SELECT ... FOR
 UPDATE`` on the terminal's row and per wallet with transaction-scoped advisory locks taken in
 sorted order, so concurrent batches from many terminals never deadlock and never both miss a
 double spend.
@@ -11,7 +11,6 @@ double spend.
 
 from __future__ import annotations
 
-import queue
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -76,6 +75,8 @@ CREATE TABLE IF NOT EXISTS denied (
     created_at {INT} NOT NULL,
     added_seq {INT}
 );
+-- Deny deltas select the wallets added after the terminal's seq.
+CREATE INDEX IF NOT EXISTS denied_added ON denied (added_seq);
 CREATE TABLE IF NOT EXISTS lists (
     typ {INT} NOT NULL,
     seq {INT} NOT NULL,
@@ -119,6 +120,9 @@ _TYPES = {
         "AUTOID": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
     },
 }
+
+
+_POOL_WAIT_S = 60.0  # a request waits this long for a pooled connection before 503
 
 
 class DatabaseError(Exception):
@@ -191,9 +195,7 @@ class Database:
         self.pool_size = pool_size
         self._lock = threading.RLock()
         self._sqlite: sqlite3.Connection | None = None
-        self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
-        self._made = 0
-        self._closed = False
+        self._pool: Any = self._pg_pool() if self.dialect == "postgres" else None
         with self.write() as tx:
             for stmt in schema_for(self.dialect).split(";"):
                 if stmt.strip():
@@ -211,35 +213,26 @@ class Database:
             self._sqlite = conn
         return self._sqlite
 
-    def _pg_get(self) -> Any:
-        try:
-            return self._pool.get_nowait()
-        except queue.Empty:
-            pass
-        with self._lock:
-            make = self._made < self.pool_size
-            if make:
-                self._made += 1
-        if not make:
-            return self._pool.get(timeout=60)
-        import psycopg
+    def _pg_pool(self) -> Any:
+        """psycopg_pool: it replaces a connection the server dropped and opens them on demand
+        up to ``pool_size``; autocommit, so a read takes no transaction."""
+        from psycopg_pool import ConnectionPool, PoolTimeout
 
+        pool = ConnectionPool(
+            self._target,
+            min_size=1,
+            max_size=max(1, self.pool_size),
+            kwargs={"autocommit": True, "connect_timeout": 10},
+            timeout=_POOL_WAIT_S,
+            open=False,
+            name="collector",
+        )
         try:
-            return psycopg.connect(self._target, autocommit=True, connect_timeout=10)
-        except psycopg.Error as exc:
-            with self._lock:
-                self._made -= 1
+            pool.open(wait=True, timeout=15)
+        except PoolTimeout as exc:
+            pool.close()
             raise DatabaseError(f"cannot connect to PostgreSQL: {exc}") from exc
-
-    def _pg_put(self, conn: Any, broken: bool) -> None:
-        if broken or conn.closed or self._closed:
-            try:
-                conn.close()
-            finally:
-                with self._lock:
-                    self._made -= 1
-            return
-        self._pool.put(conn)
+        return pool
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
@@ -256,7 +249,7 @@ class Database:
                         conn.execute("ROLLBACK")
                     raise
             return
-        with self._pg_borrowed() as conn, conn.transaction():
+        with self._pool.connection() as conn, conn.transaction():
             yield Tx(conn, "postgres")
 
     @contextmanager
@@ -265,21 +258,8 @@ class Database:
             with self._lock:
                 yield Tx(self._sqlite_conn(), "sqlite")
             return
-        with self._pg_borrowed() as conn:
+        with self._pool.connection() as conn:
             yield Tx(conn, "postgres")
-
-    @contextmanager
-    def _pg_borrowed(self) -> Iterator[Any]:
-        """A pooled PostgreSQL connection, returned afterwards; dropped if the error broke it."""
-        conn = self._pg_get()
-        broken = False
-        try:
-            yield conn
-        except BaseException as exc:
-            broken = _is_connection_error(exc)
-            raise
-        finally:
-            self._pg_put(conn, broken)
 
     @contextmanager
     def stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[Iterator[Any]]:
@@ -292,34 +272,18 @@ class Database:
             finally:
                 conn.close()
             return
-        conn = self._pg_get()
-        try:
-            with conn.transaction(), conn.cursor(name="export") as cur:
-                cur.itersize = 2000
-                cur.execute(sql.replace("?", "%s"), params)
-                yield iter(cur)
-        finally:
-            self._pg_put(conn, False)
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor(name="export") as cur:
+            cur.itersize = 2000
+            cur.execute(sql.replace("?", "%s"), params)
+            yield iter(cur)
 
     def close(self) -> None:
-        self._closed = True
         with self._lock:
             if self._sqlite is not None:
                 self._sqlite.close()
                 self._sqlite = None
-        while True:
-            try:
-                self._pool.get_nowait().close()
-            except queue.Empty:
-                break
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    try:
-        import psycopg
-    except ImportError:  # pragma: no cover
-        return False
-    return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+        if self._pool is not None:
+            self._pool.close()
 
 
 def parse_url(url: str) -> tuple[str, str]:

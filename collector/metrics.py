@@ -26,7 +26,10 @@ def _line(name: str, value: float, labels: dict[str, str] | None = None) -> str:
     return f"{name} {value}"
 
 
-def render(collector: Collector) -> str:
+Samples = list[tuple[dict[str, str] | None, Any]]
+
+
+def _read(collector: Collector) -> dict[str, Any]:
     with collector.db.read() as tx:
         counters = tx.all("SELECT name, label, sum(value) FROM counters GROUP BY name, label")
         terminals = tx.all("SELECT terminal_id, last_seen, last_seq, flags FROM terminals")
@@ -37,85 +40,65 @@ def render(collector: Collector) -> str:
     by: dict[str, dict[str, int]] = defaultdict(dict)
     for name, label, value in counters:
         by[name][label] = int(value)
-    ev = {k: int(n) for k, n in events}
-    out: list[str] = []
+    return {
+        "by": by, "terminals": sorted(terminals), "events": {k: int(n) for k, n in events},
+        "deny_seq": deny.seq if deny else 0, "denied": denied, "waiting": waiting,
+    }  # fmt: skip
 
-    def metric(name: str, kind: str, help_: str, samples: list[tuple[dict[str, str] | None, Any]]) -> None:
+
+def _labelled(label: str, values: dict[str, int]) -> Samples:
+    return [({label: k}, v) for k, v in sorted(values.items())] or [({label: "none"}, 0)]
+
+
+def _payment_metrics(collector: Collector, d: dict[str, Any]) -> list[tuple[str, str, str, Samples]]:
+    by, ev = d["by"], d["events"]
+    return [
+        ("owt_collector_payments_ingested_total", "counter", "Payments accepted after re-verification.",
+         [(None, by["ingested"].get("", 0))]),
+        ("owt_collector_duplicates_total", "counter", "Rows received again and answered duplicate.",
+         [(None, by["duplicates"].get("", 0))]),
+        ("owt_collector_payments_rejected_total", "counter",
+         "Uploaded payments that failed re-verification, by reason.", _labelled("reason", by["rejected"])),
+        ("owt_collector_rows_refused_total", "counter",
+         "Rows refused for a chain error (edited row, gap, fork).", _labelled("reason", by["refused"])),
+        ("owt_collector_requests_rejected_total", "counter",
+         "Requests refused as a whole (nothing stored), by reason.",
+         [({"reason": r}, v) for r, v in collector.request_rejects.items()] or [({"reason": "none"}, 0)]),
+        ("owt_collector_double_spends_total", "counter",
+         "Payments reusing a (wallet id, counter) already accepted elsewhere.",
+         [(None, ev.get("double_spend", 0))]),
+        ("owt_collector_flags_total", "counter", "Flagged events by kind.", _labelled("kind", ev)),
+        ("owt_collector_velocity_locks_total", "counter", "Velocity locks reported by terminals.",
+         [(None, by["velocity_locks"].get("", 0))]),
+        ("owt_collector_batches_total", "counter", "Batches ingested.", [(None, by["batches"].get("", 0))]),
+    ]  # fmt: skip
+
+
+def _fleet_metrics(collector: Collector, d: dict[str, Any]) -> list[tuple[str, str, str, Samples]]:
+    terminals = d["terminals"]
+    return [
+        ("owt_collector_terminal_last_seen_timestamp_seconds", "gauge",
+         "When each terminal last uploaded a batch (epoch seconds).",
+         [({"terminal": t}, seen or 0) for t, seen, _s, _f in terminals]),
+        ("owt_collector_terminal_last_seq", "gauge", "The newest journal seq held for each terminal.",
+         [({"terminal": t}, s) for t, _seen, s, _f in terminals]),
+        ("owt_collector_terminal_flags", "gauge", "Chain errors flagged per terminal.",
+         [({"terminal": t}, f) for t, _seen, _s, f in terminals]),
+        ("owt_collector_denied_wallets", "gauge", "Wallet ids on the deny list.", [(None, d["denied"])]),
+        ("owt_collector_denied_waiting", "gauge", "Denied wallets not yet in a published list.",
+         [(None, d["waiting"])]),
+        ("owt_collector_deny_list_seq", "gauge", "Seq of the newest deny list.", [(None, d["deny_seq"])]),
+        ("owt_collector_can_sign_lists", "gauge", "1 when this collector holds a list signer.",
+         [(None, 1 if collector.lists.signer is not None else 0)]),
+    ]  # fmt: skip
+
+
+def render(collector: Collector) -> str:
+    """Served only to a bearer of the metrics or operator token (it names every terminal)."""
+    data = _read(collector)
+    out: list[str] = []
+    for name, kind, help_, samples in (*_payment_metrics(collector, data), *_fleet_metrics(collector, data)):
         out.append(f"# HELP {name} {help_}")
         out.append(f"# TYPE {name} {kind}")
         out.extend(_line(name, v, lbl) for lbl, v in samples)
-
-    metric(
-        "owt_collector_payments_ingested_total", "counter", "Payments accepted after re-verification.",
-        [(None, by["ingested"].get("", 0))],
-    )  # fmt: skip
-    metric(
-        "owt_collector_duplicates_total", "counter", "Rows received again and answered duplicate.",
-        [(None, by["duplicates"].get("", 0))],
-    )  # fmt: skip
-    metric(
-        "owt_collector_payments_rejected_total", "counter",
-        "Uploaded payments that failed re-verification, by reason.",
-        [({"reason": r}, v) for r, v in sorted(by["rejected"].items())] or [({"reason": "none"}, 0)],
-    )  # fmt: skip
-    metric(
-        "owt_collector_rows_refused_total", "counter",
-        "Rows refused for a chain error (edited row, gap, fork).",
-        [({"reason": r}, v) for r, v in sorted(by["refused"].items())] or [({"reason": "none"}, 0)],
-    )  # fmt: skip
-    metric(
-        "owt_collector_requests_rejected_total", "counter",
-        "Requests refused as a whole (nothing stored), by reason.",
-        [({"reason": r}, v) for r, v in collector.request_rejects.items()]
-        or [({"reason": "none"}, 0)],
-    )  # fmt: skip
-    metric(
-        "owt_collector_double_spends_total", "counter",
-        "Payments reusing a (wallet id, counter) already accepted elsewhere.",
-        [(None, ev.get("double_spend", 0))],
-    )  # fmt: skip
-    metric(
-        "owt_collector_flags_total", "counter", "Flagged events by kind.",
-        [({"kind": k}, v) for k, v in sorted(ev.items())] or [({"kind": "none"}, 0)],
-    )  # fmt: skip
-    metric(
-        "owt_collector_velocity_locks_total", "counter", "Velocity locks reported by terminals.",
-        [(None, by["velocity_locks"].get("", 0))],
-    )  # fmt: skip
-    metric(
-        "owt_collector_batches_total",
-        "counter",
-        "Batches ingested.",
-        [(None, by["batches"].get("", 0))],
-    )
-    metric(
-        "owt_collector_terminal_last_seen_timestamp_seconds", "gauge",
-        "When each terminal last uploaded a batch (epoch seconds).",
-        [({"terminal": t}, seen or 0) for t, seen, _s, _f in sorted(terminals)],
-    )  # fmt: skip
-    metric(
-        "owt_collector_terminal_last_seq", "gauge", "The newest journal seq held for each terminal.",
-        [({"terminal": t}, s) for t, _seen, s, _f in sorted(terminals)],
-    )  # fmt: skip
-    metric(
-        "owt_collector_terminal_flags", "gauge", "Chain errors flagged per terminal.",
-        [({"terminal": t}, f) for t, _seen, _s, f in sorted(terminals)],
-    )  # fmt: skip
-    metric("owt_collector_denied_wallets", "gauge", "Wallet ids on the deny list.", [(None, denied)])
-    metric(
-        "owt_collector_denied_waiting",
-        "gauge",
-        "Denied wallets not yet in a published list.",
-        [(None, waiting)],
-    )
-    metric(
-        "owt_collector_deny_list_seq",
-        "gauge",
-        "Seq of the newest deny list.",
-        [(None, deny.seq if deny else 0)],
-    )
-    metric(
-        "owt_collector_can_sign_lists", "gauge", "1 when this collector holds a list signer.",
-        [(None, 1 if collector.lists.signer is not None else 0)],
-    )  # fmt: skip
     return "\n".join(out) + "\n"

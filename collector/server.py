@@ -11,23 +11,33 @@ watchdog on the parent pid), so a kill -9 of the collector leaves nothing listen
 
 With ``--listen HOST:0`` the port is chosen by the kernel and printed. TLS: ``--tls-cert`` and
 ``--tls-key``; terminals then verify the certificate (``sync.ca_file`` or ``sync.pinned_cert``).
+Listening on an address other than loopback without TLS prints a warning (terminals refuse plain
+http except to localhost, and the operator token would cross the network in the clear).
+
+Each server holds on its own against clients that never finish (``collector.connections``): a
+header deadline, a body deadline and a cap on connections per client address.
 """
 
 from __future__ import annotations
 
 import errno
+import ipaddress
 import logging
 import os
+import resource
 import signal
 import socket
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from collector.app import DEFAULT_MAX_BODY, create_app
+from collector.connections import ConnectionLimits, guarded_protocol
 from collector.counters import RejectCounter
 from collector.db import Database
+from collector.list_cache import Republisher
 from collector.lists import Lists, ListSigner
 from collector.service import Collector, Settings
 from pos import sigs
@@ -47,6 +57,7 @@ class ServeOptions:
     scheme_dir: Path | None = None
     root_key: Path | None = None
     operator_token: str | None = None
+    metrics_token: str | None = None
     trust_lists: tuple[Path, ...] = ()
     deny_lists: tuple[Path, ...] = ()
     max_body: int = DEFAULT_MAX_BODY
@@ -57,6 +68,7 @@ class ServeOptions:
     batch_window_s: int = 86400
     limit_margin_s: int = 60
     skew_s: int = 30
+    limits: ConnectionLimits = field(default_factory=ConnectionLimits)
 
 
 def _keys(opts: ServeOptions) -> tuple[ListSigner | None, sigs.PublicKey | None]:
@@ -128,19 +140,29 @@ def _run_server(opts: ServeOptions, sock: socket.socket, rejects: RejectCounter)
 
     collector = build(opts, rejects)
     config = uvicorn.Config(
-        create_app(collector, max_body=opts.max_body),
+        create_app(
+            collector,
+            max_body=opts.max_body,
+            body_timeout_s=opts.limits.body_timeout_s,
+            metrics_token=opts.metrics_token,
+        ),
+        http=guarded_protocol(opts.limits),
         log_level="warning",
         access_log=False,
         ssl_certfile=str(opts.tls_cert) if opts.tls_cert else None,
         ssl_keyfile=str(opts.tls_key) if opts.tls_key else None,
         timeout_keep_alive=15,
         timeout_graceful_shutdown=10,
-        limit_concurrency=256,
+        # uvicorn answers 503 past this many open connections; the per-address cap and the
+        # deadlines keep one client from reaching it, this bounds a crowd of them.
+        limit_concurrency=1024,
         server_header=False,
     )
+    republisher = Republisher(collector.lists).start()
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
+        republisher.stop()
         collector.close()
 
 
@@ -163,8 +185,43 @@ def _fork_server(opts: ServeOptions, sock: socket.socket, rejects: RejectCounter
     return 0  # pragma: no cover
 
 
+def _raise_fd_limit() -> None:
+    """Every held connection is a descriptor: run out and accept() fails for honest clients too."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        except (OSError, ValueError):
+            log.warning("could not raise the open-file limit from %d", soft)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def plain_http_warning(host: str, tls: bool) -> str | None:
+    """The warning printed when the collector would serve plain HTTP beyond this machine."""
+    if tls or is_loopback(host):
+        return None
+    return (
+        f"warning: listening on {host} without TLS: terminals refuse plain http except to localhost"
+        " and the operator token would cross the network in the clear; give --tls-cert/--tls-key"
+        " or put a TLS reverse proxy in front and listen on 127.0.0.1 (docs/sync.md)"
+    )
+
+
 def serve(opts: ServeOptions) -> int:
     prepare(opts)
+    _raise_fd_limit()
+    warning = plain_http_warning(opts.host, opts.tls_cert is not None)
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     sock = _bind(opts.host, opts.port)
     port = sock.getsockname()[1]
     n = max(1, opts.processes if opts.processes is not None else (os.cpu_count() or 1))

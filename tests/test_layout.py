@@ -3,6 +3,7 @@ and a configuration reference that is the configuration model."""
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 from pos import config_model
@@ -18,6 +19,17 @@ def _modules() -> list[Path]:
 
 def test_no_module_is_over_400_lines() -> None:
     long = {str(p.relative_to(ROOT)): n for p in _modules() if (n := len(p.read_text().splitlines())) > 400}
+    assert long == {}
+
+
+def test_no_function_is_over_80_lines() -> None:
+    long: dict[str, int] = {}
+    for path in _modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                n = (node.end_lineno or node.lineno) - node.lineno + 1
+                if n > MAX_FUNCTION_LINES:
+                    long[f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"] = n
     assert long == {}
 
 

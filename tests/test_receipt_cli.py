@@ -1,9 +1,12 @@
 """``pos receipt verify`` and ``pos receipt show`` as the real console script (issue 6, Receipts):
-exit 0 valid, 1 invalid / forged / unreadable, 2 usage; the output says whether the signer's key
-was checked and against what."""
+exit 0 valid with the signer checked, 3 intact but the signer not checked (issue 11, Receipts),
+1 invalid / forged / unreadable, 2 usage; the output says whether the signer's key was checked
+and against what. ``--collector-db`` reads the collector's database without changing it."""
 
 from __future__ import annotations
 
+import hashlib
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -35,11 +38,11 @@ def paid(demo: Demo, capsys: pytest.CaptureFixture[str]) -> tuple[Demo, str]:
     return demo, text
 
 
-def test_verify_without_a_key_says_the_signer_was_not_checked(paid: tuple[Demo, str]) -> None:
+def test_receipt_whose_signer_was_not_checked_exits_3_and_says_so(paid: tuple[Demo, str]) -> None:
     _demo, text = paid
     code, out, _ = pos("receipt", "verify", text)
-    assert code == 0
-    assert out.startswith("VALID receipt") and "signer not checked" in out
+    assert code == 3
+    assert out.startswith("INTACT receipt, signer NOT checked") and "VALID" not in out
     assert "EUR 12.50" in out and "number 1 in the terminal's journal" in out
     assert "NOT checked" in out and "--data-dir" in out
 
@@ -102,9 +105,9 @@ def test_verify_reads_text_files_and_standard_input(paid: tuple[Demo, str], tmp_
     _demo, text = paid
     saved = tmp_path / "receipt.txt"
     saved.write_text(text + "\n")
-    assert pos("receipt", "verify", f"@{saved}")[0] == 0
+    assert pos("receipt", "verify", f"@{saved}")[0] == 3  # intact, signer not checked
     done = run_pos_process(["receipt", "verify", "-"], stdin=text.encode() + b"\n")
-    assert done.returncode == 0
+    assert done.returncode == 3
 
 
 def test_usage_errors_exit_2(paid: tuple[Demo, str], tmp_path: Path) -> None:
@@ -153,3 +156,21 @@ def test_show_prints_the_receipt_or_sends_it_to_a_printer(paid: tuple[Demo, str]
     assert target.read_bytes().startswith(b"\x1b@") and text.encode() in target.read_bytes()
     code, _, err = pos("receipt", "show", "--data-dir", str(demo.data_dir), "--seq", "7")
     assert code == 1 and "no payment with seq 7" in err
+
+
+def test_collector_db_is_read_without_being_changed(paid: tuple[Demo, str], tmp_path: Path) -> None:
+    """A database holding only the enrolments (no collector schema, rollback journal): a reader
+    that wrote would add the schema or switch it to WAL; the file must stay byte for byte."""
+    demo, text = paid
+    tid = receipt.verify_receipt(text).fields.terminal_id
+    path = tmp_path / "enrolments.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE terminals (terminal_id TEXT PRIMARY KEY, public_key BLOB NOT NULL)")
+    conn.execute("INSERT INTO terminals VALUES (?, ?)", (tid, receipt.terminal_key(demo.data_dir)))
+    conn.commit()
+    conn.close()
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    code, out, err = pos("receipt", "verify", text, "--collector-db", f"sqlite:///{path}")
+    assert code == 0 and "checked: it is the key the collector enrolled" in out, err
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("enrolments")) == ["enrolments.db"]

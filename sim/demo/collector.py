@@ -129,7 +129,8 @@ class LocalCollector:
 
     def metrics(self) -> dict[str, float]:
         """Unlabelled Prometheus samples from ``/metrics``."""
-        text = httpx.get(f"{self.url}/metrics", timeout=5, trust_env=False).text
+        headers = {"Authorization": f"Bearer {self.operator_token}"}
+        text = httpx.get(f"{self.url}/metrics", headers=headers, timeout=5, trust_env=False).text
         out: dict[str, float] = {}
         for line in text.splitlines():
             name, _, value = line.partition(" ")

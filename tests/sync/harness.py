@@ -32,7 +32,9 @@ from sim.wallet import Wallet
 POS_BIN = Path(sys.executable).with_name("pos")
 OPERATOR_TOKEN = "test-operator-token-0123456789"
 DAY = 86400
-ENV = dict(os.environ, PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1")
+# The operator token reaches the collector through the environment, never its command line.
+ENV = dict(os.environ, PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1", POS_OPERATOR_TOKEN=OPERATOR_TOKEN)
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
 
 # Short timeouts and a tiny backoff: faults cost milliseconds, not seconds.
 FAST = SyncSettings(
@@ -81,8 +83,17 @@ def make_scheme(path: Path, now: int | None = None) -> SchemeEnv:
 class CollectorProc:
     """``pos collector serve`` as a real process on 127.0.0.1; kill -9 and restart on one port."""
 
-    def __init__(self, env: SchemeEnv, db_url: str, workdir: Path, *, extra: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        env: SchemeEnv,
+        db_url: str,
+        workdir: Path,
+        *,
+        extra: list[str] | None = None,
+        environ: dict[str, str] | None = None,
+    ) -> None:
         self.env = env
+        self.environ = ENV if environ is None else environ
         self.db_url = db_url
         self.workdir = workdir
         self.extra = extra or []
@@ -94,7 +105,7 @@ class CollectorProc:
     def argv(self) -> list[str]:
         return [
             str(POS_BIN), "collector", "serve", "--db", self.db_url, "--listen", f"127.0.0.1:{self.port}",
-            "--scheme", str(self.env.scheme.dir), "--operator-token", OPERATOR_TOKEN,
+            "--scheme", str(self.env.scheme.dir),
             "--trust-list", str(self.env.trust_list), "--deny-list", str(self.env.deny_list), *self.extra,
         ]  # fmt: skip
 
@@ -102,7 +113,7 @@ class CollectorProc:
         self.workdir.mkdir(parents=True, exist_ok=True)
         with open(self.workdir / f"collector-{self.starts}.log", "wb") as log:
             self.starts += 1
-            self.proc = subprocess.Popen(self.argv(), stdout=subprocess.PIPE, stderr=log, env=ENV)
+            self.proc = subprocess.Popen(self.argv(), stdout=subprocess.PIPE, stderr=log, env=self.environ)
         line = _readline(self.proc, timeout)
         if not line.startswith("collector listening on "):
             self.kill()

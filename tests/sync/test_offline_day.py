@@ -24,6 +24,7 @@ from sim.netproxy import FaultProxy
 from tests.sync.harness import (
     DAY,
     FAST,
+    OPERATOR,
     CollectorProc,
     SchemeEnv,
     View,
@@ -118,7 +119,7 @@ def test_offline_for_a_day_then_a_flaky_link(env: SchemeEnv, collector: Collecto
         assert len(view.events("offline_limit_exceeded")) == 0  # honest wallets stayed within limits
     finally:
         view.close()
-    metrics = httpx.get(collector.url + "/metrics", trust_env=False).text
+    metrics = httpx.get(collector.url + "/metrics", headers=OPERATOR, trust_env=False).text
     assert f"owt_collector_payments_ingested_total {N + 5}" in metrics
     assert "owt_collector_double_spends_total 1" in metrics
 

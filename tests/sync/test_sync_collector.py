@@ -33,6 +33,7 @@ from tests.conftest import run_pos
 from tests.sync.conftest import DB_KINDS, db_url_for
 from tests.sync.harness import (
     FAST,
+    OPERATOR,
     OPERATOR_TOKEN,
     CollectorProc,
     SchemeEnv,
@@ -293,7 +294,7 @@ def test_bad_input_is_refused_and_nothing_is_stored(
     with view.db.read() as tx:
         assert tx.one("SELECT count(*) FROM terminals WHERE terminal_id = 'T-evil'")[0] == 0
     assert httpx.get(coll.url + "/healthz", trust_env=False).status_code == 200
-    metrics = httpx.get(coll.url + "/metrics", trust_env=False).text
+    metrics = httpx.get(coll.url + "/metrics", headers=OPERATOR, trust_env=False).text
     for code in ("bad_body", "bad_signature", "unknown_terminal", "body_too_large", "replayed_batch"):
         assert f'owt_collector_requests_rejected_total{{reason="{code}"}}' in metrics
 
@@ -346,7 +347,7 @@ def test_chain_gap_fork_and_edited_row_are_flagged(
     up = sync_once(g.data_dir, FAST, lists=False)["upload"]
     assert up["chain_error"]["error"] == "chain_gap"
     assert view.entries(g.tid) == []
-    metrics = httpx.get(coll.url + "/metrics", trust_env=False).text
+    metrics = httpx.get(coll.url + "/metrics", headers=OPERATOR, trust_env=False).text
     assert 'owt_collector_flags_total{kind="chain_gap"}' in metrics
 
 
@@ -434,6 +435,8 @@ def test_cli_enroll_sync_and_refusals(
     menv: SchemeEnv, coll: CollectorProc, view: View, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
     t = new_terminal(menv, tmp_path / "cli", None, "T-CLI")
+    token_file = tmp_path / "operator-token"
+    token_file.write_text(OPERATOR_TOKEN + "\n")
     w = menv.wallet()
     assert t.pay(w, 42).approved
     d = str(t.data_dir)
@@ -455,7 +458,7 @@ def test_cli_enroll_sync_and_refusals(
     )
     assert code == 2 and "bad_operator_token" in err
     code, doc, _ = run_pos(
-        ["enroll", "--data-dir", d, "--collector", coll.url, "--operator-token", OPERATOR_TOKEN,
+        ["enroll", "--data-dir", d, "--collector", coll.url, "--operator-token-file", str(token_file),
          "--terminal-id", t.tid],
         capsys,
     )  # fmt: skip
@@ -466,8 +469,8 @@ def test_cli_enroll_sync_and_refusals(
     # Another terminal cannot take the enrolled id with another key.
     other = tmp_path / "other"
     code, _doc, err = run_pos(
-        ["enroll", "--data-dir", str(other), "--collector", coll.url, "--operator-token", OPERATOR_TOKEN,
-         "--terminal-id", t.tid],
+        ["enroll", "--data-dir", str(other), "--collector", coll.url,
+         "--operator-token-file", str(token_file), "--terminal-id", t.tid],
         capsys,
     )  # fmt: skip
     assert code == 2 and "terminal_id_taken" in err

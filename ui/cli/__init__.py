@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 
+from collector import cli as collector_cli
 from pos.errors import PosError
 from ui.cli import accept as cmd_accept
 from ui.cli import demo as cmd_demo
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_demo.register(sub)
     cmd_run.register(sub)
     cmd_sync.register(sub)
+    collector_cli.register(sub)
     cmd_receipt.register(sub)
     return parser
 

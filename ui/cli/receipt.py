@@ -3,11 +3,13 @@
     pos receipt verify TEXT|@FILE|- [--key PEM|HEX|@FILE | --data-dir DIR | --collector-db URL]
     pos receipt show --data-dir DIR [--seq N] [--printer URL] [--qr-text]
 
-``verify`` exits 0 for a receipt whose signature holds, 1 for one that is forged, altered,
-signed by another key or unreadable, 2 for a usage error. ``@FILE`` is a text file holding the
-receipt, or a PNG/JPEG picture of its QR code (read with the camera's decoders). The receipt's
-own key proves only that it is intact; it is evidence once that key is checked against one known
-from elsewhere, and the output says which was done.
+``verify`` exits 0 for a receipt whose signature holds by a signer checked against a key known
+from elsewhere (``--key``, ``--data-dir``, ``--collector-db``), 3 for an intact receipt whose
+signer was not checked, 1 for one that is forged, altered, signed by another key or unreadable,
+2 for a usage error. ``--collector-db`` reads the collector's database read-only. ``@FILE`` is
+a text file holding the receipt, or a PNG/JPEG picture of its QR code (read with the camera's
+decoders). The receipt's own key proves only that it is intact; it is evidence once that key is
+checked against one known from elsewhere, and the output says which was done.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from pos.receipt import Receipt, ReceiptError
 from ui.cli.accept import read_presentation
 from ui.runtime import provisioning
 
-EXIT_OK, EXIT_NO = 0, 1
+# 3, not 0: an intact receipt whose signer nobody checked proves nothing about who signed it
+# (any key can sign a receipt and carry itself), so a script must not read it as "valid".
+EXIT_OK, EXIT_NO, EXIT_UNCHECKED = 0, 1, 3
 UNCHECKED = (
     "NOT checked. The receipt carries its own key, so this shows only that nobody altered it "
     "since that key signed it, not who signed it. Check the signer with --key, --data-dir or "
@@ -36,7 +40,9 @@ def register(sub: Any) -> None:
     cmd = sub.add_parser("receipt", help="customers' signed receipts").add_subparsers(
         dest="receipt_cmd", required=True
     )
-    p = cmd.add_parser("verify", help="check a signed receipt offline (exit 0 valid, 1 not)")
+    p = cmd.add_parser(
+        "verify", help="check a signed receipt offline (exit 0 valid, 1 not, 3 signer not checked)"
+    )
     p.add_argument(
         "receipt", metavar="TEXT", help="OWR1: text, - for standard input, @FILE (text or QR picture)"
     )
@@ -114,26 +120,15 @@ def expected_key(args: argparse.Namespace, unchecked: Receipt) -> tuple[bytes | 
 
 
 def collector_key(url: str, terminal_id: str) -> bytes:
-    from collector.db import Database, parse_url
+    from collector.enrollments import EnrollmentsUnavailable, enrolled_key
 
     try:
-        dialect, target = parse_url(url)
-    except ValueError as exc:
+        key = enrolled_key(url, terminal_id)
+    except EnrollmentsUnavailable as exc:
         raise provisioning.UsageError(f"--collector-db: {exc}") from None
-    if dialect == "sqlite" and not Path(target).is_file():
-        raise provisioning.UsageError(f"--collector-db: no database at {target}")
-    try:
-        db = Database(url, pool_size=1)
-    except Exception as exc:  # noqa: BLE001 - sqlite3 and psycopg errors alike: cannot ask
-        raise provisioning.UsageError(f"--collector-db: {exc}") from None
-    try:
-        with db.read() as tx:
-            row = tx.one("SELECT public_key FROM terminals WHERE terminal_id = ?", (terminal_id,))
-    finally:
-        db.close()
-    if row is None:
+    if key is None:
         raise ReceiptError(f"terminal {terminal_id} is not enrolled in that collector")
-    return bytes(row[0])
+    return key
 
 
 def describe(r: Receipt, checked_by: str) -> list[str]:
@@ -166,7 +161,11 @@ def run_verify(args: argparse.Namespace) -> int:
     except ReceiptError as exc:
         print(f"INVALID receipt: {exc}")
         return EXIT_NO
-    print("VALID receipt: the signature holds" + ("" if result.signer_checked else " (signer not checked)"))
+    if not result.signer_checked:
+        print("INTACT receipt, signer NOT checked: the signature holds, but by a key nobody vouched for")
+        print("\n".join(describe(result, where)))
+        return EXIT_UNCHECKED
+    print("VALID receipt: the signature holds")
     print("\n".join(describe(result, where)))
     return EXIT_OK
 

@@ -1,15 +1,11 @@
-"""``pos sync``, ``pos enroll``, ``pos queue status`` and ``pos collector serve|export``.
+"""``pos sync``, ``pos enroll`` and ``pos queue status`` (the collector's commands: collector/cli.py).
 
-    pos enroll --data-dir D --collector URL --operator-token T   (or POS_OPERATOR_TOKEN, or a file)
+    pos enroll --data-dir D --collector URL --operator-token-file F   (or $POS_OPERATOR_TOKEN)
     pos sync --data-dir D [--collector URL] [--batch-size N] [--json]
     pos queue status --data-dir D [--json]
-    pos collector serve --db URL --listen HOST:PORT [--scheme DIR] [--operator-token T]
-    pos collector export --db URL [--since EPOCH] [--csv FILE]
 
 Exit codes: 0 done; 1 something is left (a payment still pending, a list not refreshed, the
 collector unreachable); 2 usage, configuration or a refusal that needs the operator.
-The collector's modules (starlette, uvicorn, psycopg) are imported only by the collector
-commands, so the terminal's commands start as fast as before.
 """
 
 from __future__ import annotations
@@ -22,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from pos.config import Config
-from pos.errors import ConfigError
 from ui.runtime import provisioning
 
 TOKEN_ENV = "POS_OPERATOR_TOKEN"
@@ -52,33 +47,6 @@ def register(sub: Any) -> None:
     p.add_argument("--now", type=provisioning.unsigned_int)
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=run_status)
-
-    coll = sub.add_parser("collector", help="the reference collector server").add_subparsers(
-        dest="collector_cmd", required=True
-    )
-    p = coll.add_parser("serve", help="serve the collector over HTTP(S)")
-    p.add_argument("--db", required=True, help="sqlite:///PATH (default kind) or postgresql://...")
-    p.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT (port 0: any free port)")
-    p.add_argument("--scheme", type=Path, help="demo scheme dir: its root key verifies and signs lists")
-    p.add_argument("--root-key", type=Path, help="the scheme root public key (PEM), to verify lists")
-    p.add_argument("--operator-token", help=f"enrollment credential (or ${TOKEN_ENV})")
-    p.add_argument("--trust-list", type=Path, action="append", default=[], help="import a signed trust list")
-    p.add_argument("--deny-list", type=Path, action="append", default=[], help="import a signed deny list")
-    p.add_argument("--max-body", type=provisioning.unsigned_int, default=8 << 20, help="bytes")
-    p.add_argument("--tls-cert", type=Path)
-    p.add_argument("--tls-key", type=Path)
-    p.add_argument(
-        "--processes", type=provisioning.unsigned_int, help="serving processes (default: one per core)"
-    )
-    p.add_argument("--limit-margin", type=provisioning.unsigned_int, default=60, help="seconds")
-    p.set_defaults(handler=run_serve)
-
-    p = coll.add_parser("export", help="accepted payments and flagged events (JSON lines), settlement CSV")
-    p.add_argument("--db", required=True)
-    p.add_argument("--since", type=provisioning.unsigned_int, default=0, help="epoch seconds (stored since)")
-    p.add_argument("--csv", type=Path, help="write the settlement summary per terminal and currency here")
-    p.add_argument("--out", type=Path, help="JSON lines to this file instead of stdout")
-    p.set_defaults(handler=run_export)
 
 
 def _tls_args(p: argparse.ArgumentParser) -> None:
@@ -216,6 +184,11 @@ def run_sync(args: argparse.Namespace) -> int:
 
 def _operator_token(args: argparse.Namespace) -> str:
     if args.operator_token:
+        print(
+            "warning: --operator-token is visible to every user of this machine (ps, /proc);"
+            f" use --operator-token-file or ${TOKEN_ENV}",
+            file=sys.stderr,
+        )
         return str(args.operator_token)
     if args.operator_token_file:
         try:
@@ -257,64 +230,4 @@ def run_status(args: argparse.Namespace) -> int:
         raise provisioning.UsageError("--data-dir is required (or terminal.data_dir in --config)")
     doc = queue_status(Path(data_dir), cfg.policy, now=args.now)
     print(json.dumps(doc) if args.json else format_status(doc))
-    return 0
-
-
-def _listen(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise provisioning.UsageError(f"--listen {text!r}: give HOST:PORT")
-    return host.strip("[]") or "127.0.0.1", int(port)
-
-
-def run_serve(args: argparse.Namespace) -> int:
-    from collector.server import ServeOptions, serve
-
-    host, port = _listen(args.listen)
-    if (args.tls_cert is None) != (args.tls_key is None):
-        raise provisioning.UsageError("--tls-cert and --tls-key go together")
-    if args.scheme is None and args.root_key is None and (args.trust_list or args.deny_list):
-        raise ConfigError("importing lists needs --scheme or --root-key to verify them")
-    opts = ServeOptions(
-        db_url=args.db,
-        host=host,
-        port=port,
-        scheme_dir=args.scheme,
-        root_key=args.root_key,
-        operator_token=args.operator_token or os.environ.get(TOKEN_ENV) or None,
-        trust_lists=tuple(args.trust_list),
-        deny_lists=tuple(args.deny_list),
-        max_body=args.max_body,
-        tls_cert=args.tls_cert,
-        tls_key=args.tls_key,
-        processes=args.processes,
-        limit_margin_s=args.limit_margin,
-    )
-    try:
-        return serve(opts)
-    except (OSError, ValueError) as exc:
-        print(f"pos collector serve: {exc}", file=sys.stderr)
-        return 2
-
-
-def run_export(args: argparse.Namespace) -> int:
-    from collector import export
-    from collector.db import Database
-
-    try:
-        db = Database(args.db)
-    except (OSError, ValueError) as exc:
-        raise provisioning.UsageError(f"--db: {exc}") from None
-    try:
-        if args.out:
-            with args.out.open("w") as fh:
-                n_pay, n_ev = export.write_jsonl(db, fh, args.since)
-        else:
-            n_pay, n_ev = export.write_jsonl(db, sys.stdout, args.since)
-        if args.csv:
-            with args.csv.open("w", newline="") as fh:
-                export.write_csv(db, fh, args.since)
-    finally:
-        db.close()
-    print(f"exported {n_pay} payments and {n_ev} events", file=sys.stderr)
     return 0

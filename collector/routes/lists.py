@@ -1,0 +1,57 @@
+"""Lists: ``GET /v1/lists/trust`` and ``GET /v1/lists/deny`` (ETag / If-None-Match, deny deltas).
+
+Served read-only from ``collector.list_cache``: a GET never publishes nor writes.
+"""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from collector.routes import served
+from collector.service import Reject
+from pos.sync import protocol as p
+
+
+def _not_modified(request: Request, etag: str) -> bool:
+    inm = request.headers.get("if-none-match", "")
+    return any(t.strip() in (etag, "*") for t in inm.split(",")) if inm else False
+
+
+async def trust(request: Request) -> Response:
+    lst = await run_in_threadpool(served(request).lists.trust)
+    if lst is None:
+        raise Reject(404, "no_trust_list")
+    etag = f'"trust-{lst.seq}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if _not_modified(request, etag):
+        return Response(status_code=304, headers=headers)
+    return Response(lst.raw, media_type=p.COSE_TYPE, headers=headers)
+
+
+async def deny(request: Request) -> Response:
+    ctx = served(request)
+    have_arg = request.query_params.get("have")
+    if have_arg is not None and not have_arg.isdigit():
+        raise ctx.collector.reject(400, "bad_have", "have is the seq of the list in force")
+    have = int(have_arg) if have_arg is not None else None
+    full = request.query_params.get("full") == "1"
+    wants_delta = p.DENY_DELTA_TYPE in request.headers.get("accept", "")
+    current, delta = await run_in_threadpool(ctx.lists.deny, have, full or not wants_delta)
+    if current is None:
+        raise Reject(404, "no_deny_list")
+    etag = f'"deny-{current.seq}"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if _not_modified(request, etag) or (have == current.seq and not full):
+        return Response(status_code=304, headers=headers)
+    if delta is not None:
+        return Response(delta, media_type=p.DENY_DELTA_TYPE, headers=headers)
+    return Response(current.raw, media_type=p.COSE_TYPE, headers=headers)
+
+
+ROUTES = [
+    Route("/v1/lists/trust", trust, methods=["GET"]),
+    Route("/v1/lists/deny", deny, methods=["GET"]),
+]

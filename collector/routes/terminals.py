@@ -1,0 +1,58 @@
+"""Terminals: ``POST /v1/enroll``, ``POST /v1/batches``, ``GET /v1/terminals/{tid}``."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from collector.routes import guard_tokens, note_failed_token, read_body, require_token, served
+from collector.service import Reject
+from pos.sync import protocol as p
+
+ENROLL_MAX_BODY = 4096
+
+
+async def batches(request: Request) -> Response:
+    ctx = served(request)
+    ctype = request.headers.get("content-type", "").split(";")[0].strip()
+    if ctype != p.CONTENT_TYPE:
+        raise ctx.collector.reject(415, "unsupported_media_type", f"send {p.CONTENT_TYPE}")
+    body = await read_body(request, ctx.max_body)
+    return JSONResponse(await run_in_threadpool(ctx.collector.ingest, body))
+
+
+async def enroll(request: Request) -> Response:
+    ctx = served(request)
+    guard_tokens(request)
+    body = await read_body(request, ENROLL_MAX_BODY)
+    try:
+        status, doc = await run_in_threadpool(
+            ctx.collector.enroll, request.headers.get("authorization"), body
+        )
+    except Reject as exc:
+        note_failed_token(request, exc)
+        raise
+    return JSONResponse(doc, status_code=status)
+
+
+async def terminal(request: Request) -> Response:
+    ctx = served(request)
+    try:
+        require_token(request, ctx.collector.settings.operator_token)
+    except Reject as exc:
+        if exc.code != "bad_token":
+            raise
+        raise ctx.collector.reject(401, "bad_operator_token") from None
+    info = await run_in_threadpool(ctx.collector.terminal_info, request.path_params["tid"])
+    if info is None:
+        raise Reject(404, "unknown_terminal")
+    return JSONResponse(info)
+
+
+ROUTES = [
+    Route("/v1/batches", batches, methods=["POST"]),
+    Route("/v1/enroll", enroll, methods=["POST"]),
+    Route("/v1/terminals/{tid:str}", terminal, methods=["GET"]),
+]
