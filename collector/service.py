@@ -26,7 +26,6 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -43,13 +42,13 @@ from collector.reverify import IGNORED, Reverifier
 from pos import chain, sigs
 from pos.decision import Policy
 from pos.errors import ListError
+from pos.identity import TERMINAL_ID_RULE, valid_terminal_id
 from pos.sync import protocol as p
 from pos.tokens import TYP_DENY_LIST, TYP_TRUST_LIST
 
 log = logging.getLogger("collector")
 
 DAY = 86400
-_TERMINAL_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 
 
 class Reject(Exception):
@@ -123,8 +122,8 @@ class Collector:
             key_raw, sig = bytes.fromhex(key_hex), bytes.fromhex(sig_hex)
         except (ValueError, KeyError, TypeError) as exc:
             raise self.reject(400, "bad_body", f"enrollment is JSON {{tid, key, time, sig}}: {exc}") from None
-        if not _TERMINAL_ID.match(tid):
-            raise self.reject(400, "bad_terminal_id", "1-128 printable characters")
+        if not valid_terminal_id(tid):
+            raise self.reject(400, "bad_terminal_id", TERMINAL_ID_RULE)
         if len(key_raw) != p.KEY_LEN or len(sig) != p.SIG_LEN:
             raise self.reject(400, "bad_body", "key is 32 bytes and sig 64, in hex")
         now = int(self.clock())
