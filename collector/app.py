@@ -31,6 +31,7 @@ from starlette.routing import Route
 from collector import metrics
 from collector.db import DatabaseError
 from collector.service import Collector, Reject
+from collector.terminal_auth import note_deny_served, signed_by
 from pos.sync import protocol as p
 
 log = logging.getLogger("collector.http")
@@ -140,6 +141,8 @@ def create_app(
             current, delta = await run_in_threadpool(collector.deny_list, have, full or not wants_delta)
             if current is None:
                 return _error(404, "no_deny_list")
+            path, seq = request.url.path, current.seq
+            await run_in_threadpool(note_deny_served, collector, request.headers, path, seq)
             etag = f'"deny-{current.seq}"'
             headers = {"ETag": etag, "Cache-Control": "no-cache"}
             if _not_modified(request, etag) or (have == current.seq and not full):
@@ -154,11 +157,17 @@ def create_app(
         async def handle() -> Response:
             expected = collector.settings.operator_token
             given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-            if not expected or not hmac.compare_digest(
-                hashlib.sha256(given.encode()).digest(), hashlib.sha256(expected.encode()).digest()
+            tid = request.path_params["tid"]
+            # The operator, or the terminal itself on a signed request (collector.terminal_auth).
+            itself = await run_in_threadpool(signed_by, collector, request.headers, request.url.path)
+            if itself != tid and (
+                not expected
+                or not hmac.compare_digest(
+                    hashlib.sha256(given.encode()).digest(), hashlib.sha256(expected.encode()).digest()
+                )
             ):
                 raise collector.reject(401, "bad_operator_token")
-            info = await run_in_threadpool(collector.terminal_info, request.path_params["tid"])
+            info = await run_in_threadpool(collector.terminal_info, tid)
             if info is None:
                 return _error(404, "unknown_terminal")
             return JSONResponse(info)

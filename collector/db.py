@@ -111,6 +111,27 @@ CREATE TABLE IF NOT EXISTS counters (
 );
 """
 
+# -- issue 11: the collector's own record of each terminal, and the operator's audit trail -----
+# (``collector.marks``, ``collector.audit``); kept apart so the tables above stay as they were.
+JUDGEMENT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS terminal_marks (
+    terminal_id TEXT PRIMARY KEY,
+    max_time {INT} NOT NULL DEFAULT 0,
+    deny_seq {INT} NOT NULL DEFAULT 0,
+    deny_from_seq {INT} NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id {AUTOID},
+    at {INT} NOT NULL,
+    who TEXT NOT NULL,
+    action TEXT NOT NULL,
+    wallet_id {BLOB},
+    reason TEXT NOT NULL,
+    deny_list_seq {INT}
+);
+"""
+# ---------------------------------------------------------------------------------------------
+
 _TYPES = {
     "sqlite": {"BLOB": "BLOB", "INT": "INTEGER", "AUTOID": "INTEGER PRIMARY KEY AUTOINCREMENT"},
     "postgres": {
@@ -134,7 +155,7 @@ def cvalue(stored: Any) -> int:
 
 
 def schema_for(dialect: str) -> str:
-    return SCHEMA.format(**_TYPES[dialect])
+    return (SCHEMA + JUDGEMENT_SCHEMA).format(**_TYPES[dialect])
 
 
 class Tx:

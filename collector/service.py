@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from collector.counters import RejectCounter
 from collector.db import Database, Tx
 from collector.ingest import commit, internal_chain
+from collector.judge import TERMINAL_FLAGS
 from collector.lists import Lists, Published
 from collector.payments import DOUBLE_SPEND
 from collector.reverify import IGNORED, Reverifier
@@ -153,6 +154,10 @@ class Collector:
         log.warning("enrolled terminal %s (key %s)", tid, key_raw.hex()[:16])
         return 201, {"status": "enrolled", "tid": tid}
 
+    def enrolled_key(self, tid: str) -> ed25519.Ed25519PublicKey | None:
+        """The key enrolled under ``tid`` (cached), or None."""
+        return self._key_of(tid)
+
     def _key_of(self, tid: str) -> ed25519.Ed25519PublicKey | None:
         key = self._keys.get(tid)
         if key is None:
@@ -191,10 +196,13 @@ class Collector:
         known = head[0] if head else 0
         self.lists.refresh()
         fresh = [r for r in good if r.seq > known]
-        verdicts = dict(zip([r.seq for r in fresh], self.reverifier.verdicts(fresh), strict=True))
+        verdicts = dict(zip([r.seq for r in fresh], self.reverifier.verdicts(fresh, tid), strict=True))
         with self.db.write() as tx:
             self._claim_nonce(tx, batch, now)
-            outcome = commit(tx, batch, good, chain_error, verdicts, now, self.settings.limit_margin_s)
+            outcome = commit(
+                tx, batch, good, chain_error, verdicts, now, self.settings.limit_margin_s,
+                self.settings.policy.skew_s,
+            )  # fmt: skip
         if outcome.denied:
             try:
                 self.lists.publish_deny()
@@ -249,12 +257,14 @@ class Collector:
                 " ORDER BY id DESC LIMIT 50",
                 (tid,),
             )
+            kinds = tx.all("SELECT kind, count(*) FROM events WHERE terminal_id = ? GROUP BY kind", (tid,))
         return {
             "terminal_id": row[0],
             "enrolled_at": row[1],
             "last_seq": row[2],
             "last_seen": row[3],
             "flags": row[4],
+            "flags_by_kind": {k: int(n) for k, n in kinds if k in TERMINAL_FLAGS},
             "events": [
                 {"id": i, "kind": k, "detail": json.loads(d), "created_at": c} for i, k, d, c in events
             ],

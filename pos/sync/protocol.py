@@ -13,10 +13,7 @@ the payload is decoded; it must equal the payload's own ``tid``.
      "locks": [[id, wallet_id, since, until, failures], ...],
      "lists": {"trust": seq, "deny": seq}}    # optional: the lists installed when it was built
 
-``lists`` is the terminal's signed word about which lists it held when it built the batch: the
-collector judges every later row of its chain against at least that deny list (and against the
-newest one it served that terminal itself), so a backdated row cannot undo a list the terminal
-already held. Batches without it (older terminals) stay valid.
+``lists`` is the terminal's signed word on the lists it held (``collector.marks``); optional.
 
 Rows are consecutive journal rows; each row's ``prev_hash`` is implied (``prev`` for the first,
 the previous row's ``hash`` after), and ``hash`` is ``pos.chain.Row(...).hash()``: the collector
@@ -51,7 +48,6 @@ VERSION = 1
 BATCH_DOMAIN = b"OWT1-SYNC-BATCH-v1\x00"
 ENROLL_DOMAIN = b"OWT1-SYNC-ENROLL-v1\x00"
 LIST_REQUEST_DOMAIN = b"OWT1-SYNC-LISTS-v1\x00"
-# A terminal signs its list requests, so the collector knows which lists it served to whom.
 HDR_TERMINAL, HDR_TIME, HDR_SIGNATURE = "X-OWT1-Terminal", "X-OWT1-Time", "X-OWT1-Signature"
 NONCE_LEN = 16
 HASH_LEN = 32
@@ -141,7 +137,7 @@ def encode_payload(batch: Batch) -> bytes:
         "rows": [r.as_wire() for r in batch.rows],
         "locks": [[lk.id, lk.wallet_id, lk.since, lk.until, lk.failures] for lk in batch.locks],
     }
-    if batch.lists is not None:
+    if batch.lists is not None:  # stated only by terminals that know it: old batches stay as they were
         doc["lists"] = dict(batch.lists)
     if batch.rows:
         doc.update(
@@ -255,15 +251,10 @@ def parse_payload(doc: dict[str, Any]) -> Batch:
     return Batch(_text(doc.get("tid"), "tid"), nonce, sent, prev, rows, locks, _lists(doc.get("lists")))
 
 
-LIST_NAMES = ("trust", "deny")
-
-
 def _lists(v: Any) -> dict[str, int] | None:
-    if v is None:
-        return None
-    if type(v) is not dict or any(k not in LIST_NAMES for k in v):
+    if v is not None and (type(v) is not dict or any(k not in ("trust", "deny") for k in v)):
         raise ProtocolError("bad_body", "lists is a map {trust: seq, deny: seq}")
-    return {k: _uint(s, f"lists.{k}") for k, s in v.items()}
+    return None if v is None else {k: _uint(s, f"lists.{k}") for k, s in v.items()}
 
 
 _U63 = 1 << 63
@@ -362,7 +353,7 @@ def enroll_message(terminal_id: str, public_key: bytes, time: int) -> bytes:
 
 
 def list_request_message(terminal_id: str, path: str, time: int) -> bytes:
-    """What a terminal signs when it asks for a list: the collector records what it served."""
+    """What a terminal signs on a GET (a list, its own status): ``HDR_*`` carry it."""
     return LIST_REQUEST_DOMAIN + bytes(cbor2.dumps([terminal_id, path, time]))
 
 
