@@ -80,6 +80,9 @@ def register(sub: Any) -> None:
     p.add_argument("--csv", type=Path, help="write the settlement summary per terminal and currency here")
     p.add_argument("--out", type=Path, help="JSON lines to this file instead of stdout")
     p.set_defaults(handler=run_export)
+    from collector import cli_operator  # TEMPORARY HOOK (issue 11): lead, wire into collector/cli.py
+
+    cli_operator.register(coll)  # TEMPORARY HOOK (issue 11)
 
 
 def _tls_args(p: argparse.ArgumentParser) -> None:
