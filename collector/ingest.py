@@ -108,7 +108,8 @@ def commit(
     results.sort(key=lambda r: r[0])
     denied = store_events(tx, events, now)
     new_head = _Head(new[-1].seq, new[-1].hash) if new else head
-    terminal_marks.stated(marks, (batch.lists or {}).get("deny"), new_head.seq)
+    # Rows up to the batch's last were journaled before it was built; later ones with its lists.
+    terminal_marks.stated(marks, (batch.lists or {}).get("deny"), max(new_head.seq, batch.last or 0))
     terminal_marks.write(tx, tid, marks)
     flagged = (chain_error is not None) + sum(1 for ev in events if ev.get("flags_terminal"))
     _finish(tx, batch, counters, new_head, now, flagged)

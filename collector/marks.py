@@ -9,7 +9,7 @@ collector's own record, never the terminal's word alone:
   last chain seq journaled before it held it. Known from two sources: a list the collector
   served to that terminal on a signed request (the boundary is the collector's head for the
   terminal then: everything after was journaled later), and the lists a batch states it was
-  built under (the terminal's own signed word; the boundary is that batch's last stored row).
+  built under (the terminal's own signed word; the boundary is that batch's last row).
   Every row after the boundary is judged against that list whatever time it claims, so a
   backdated row cannot undo a deny list the terminal already held.
 
@@ -51,10 +51,10 @@ def write(tx: Tx, tid: str, marks: Marks) -> None:
     )
 
 
-def stated(marks: Marks, deny_seq: int | None, head_seq: int) -> None:
-    """A batch said it was built with ``deny_seq`` installed: rows after ``head_seq`` follow it."""
+def stated(marks: Marks, deny_seq: int | None, last_seq: int) -> None:
+    """A batch said it was built with ``deny_seq`` installed: rows after ``last_seq`` follow it."""
     if deny_seq is not None and deny_seq > marks.deny_seq:
-        marks.deny_seq, marks.deny_from_seq = deny_seq, head_seq
+        marks.deny_seq, marks.deny_from_seq = deny_seq, last_seq
 
 
 def note_served(db: Database, tid: str, deny_seq: int) -> None:

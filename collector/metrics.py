@@ -60,7 +60,7 @@ def render(collector: Collector) -> str:
     )  # fmt: skip
     metric(
         "owt_collector_rows_refused_total", "counter",
-        "Rows refused for a chain error (edited row, gap, fork).",
+        "Rows refused: chain errors (edited row, gap, fork) and terminal faults (collector.judge).",
         [({"reason": r}, v) for r, v in sorted(by["refused"].items())] or [({"reason": "none"}, 0)],
     )  # fmt: skip
     metric(
