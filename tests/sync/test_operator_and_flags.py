@@ -25,6 +25,7 @@ from pos.sync.lists import list_auth_headers
 from pos.sync.service import sync_once
 from tests.conftest import run_pos
 from tests.sync.attacker import Attacker, verdicts
+from tests.sync.conftest import DB_KINDS, db_url_for
 from tests.sync.harness import FAST, OPERATOR_TOKEN, CollectorProc, SchemeEnv, View, make_scheme, new_terminal
 
 
@@ -33,10 +34,12 @@ def menv(tmp_path_factory: pytest.TempPathFactory) -> SchemeEnv:
     return make_scheme(tmp_path_factory.mktemp("scheme"))
 
 
-@pytest.fixture(scope="module")
-def coll(menv: SchemeEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CollectorProc]:
-    work = tmp_path_factory.mktemp("collector")
-    proc = CollectorProc(menv, f"sqlite:///{work / 'collector.db'}", work).start()
+@pytest.fixture(scope="module", params=DB_KINDS)
+def coll(
+    request: pytest.FixtureRequest, menv: SchemeEnv, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CollectorProc]:
+    work = tmp_path_factory.mktemp(f"collector-{request.param}")
+    proc = CollectorProc(menv, db_url_for(str(request.param), request, work), work).start()
     try:
         yield proc
     finally:
