@@ -304,3 +304,16 @@ def test_batch_under_a_look_alike_enrolled_id_is_refused_at_ingest(
     evil.row(w.token(max_amount=10, now=menv.now), at=menv.now)
     with pytest.raises(AssertionError, match="bad_terminal_id"):
         evil.send()
+
+
+def test_honest_terminal_signs_its_list_fetch_and_states_its_lists(
+    menv: SchemeEnv, coll: CollectorProc, view: View, tmp_path: Path
+):
+    t = honest(menv, coll, tmp_path)
+    sync_once(t.data_dir, FAST)  # nothing to upload; the list refresh is signed and recorded
+    with view.db.read() as tx:
+        marks = tx.one("SELECT deny_seq, deny_from_seq FROM terminal_marks WHERE terminal_id = ?", (t.tid,))
+        (seq,) = tx.one("SELECT max(seq) FROM lists WHERE typ = 2")
+    assert tuple(marks) == (seq, 0)
+    assert t.pay(menv.wallet(), 10).approved
+    assert sync_once(t.data_dir, FAST)["upload"]["verdicts"] == {"accepted": 1}  # stated, still honest
