@@ -142,6 +142,9 @@ _TYPES = {
 }
 
 
+SCHEMA_LOCK_KEY = 0x4F575432  # advisory lock key (collector.lists uses 0x4F575431)
+
+
 class DatabaseError(Exception):
     """The collector's database is unreachable or refused a statement."""
 
@@ -216,6 +219,9 @@ class Database:
         self._made = 0
         self._closed = False
         with self.write() as tx:
+            # Two nodes starting on one PostgreSQL database at once: CREATE TABLE IF NOT EXISTS
+            # is not atomic there (a UniqueViolation on pg_type), so creation is serialised.
+            tx.lock_global(SCHEMA_LOCK_KEY)
             for stmt in schema_for(self.dialect).split(";"):
                 if stmt.strip():
                     tx.execute(stmt)
