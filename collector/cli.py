@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from collector import cli_operator
 from pos.errors import ConfigError
 
 OPERATOR_TOKEN_ENV = "POS_OPERATOR_TOKEN"
@@ -83,6 +84,7 @@ def register(sub: Any) -> None:
     p.add_argument("--csv", type=Path, help="write the settlement summary per terminal and currency here")
     p.add_argument("--out", type=Path, help="JSON lines to this file instead of stdout")
     p.set_defaults(handler=run_export)
+    cli_operator.register(coll)  # deny, reinstate, audit
 
 
 def listen_address(text: str) -> tuple[str, int]:

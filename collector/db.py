@@ -112,6 +112,27 @@ CREATE TABLE IF NOT EXISTS counters (
 );
 """
 
+# -- issue 11: the collector's own record of each terminal, and the operator's audit trail -----
+# (``collector.marks``, ``collector.audit``); kept apart so the tables above stay as they were.
+JUDGEMENT_SCHEMA = """
+CREATE TABLE IF NOT EXISTS terminal_marks (
+    terminal_id TEXT PRIMARY KEY,
+    max_time {INT} NOT NULL DEFAULT 0,
+    deny_seq {INT} NOT NULL DEFAULT 0,
+    deny_from_seq {INT} NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id {AUTOID},
+    at {INT} NOT NULL,
+    who TEXT NOT NULL,
+    action TEXT NOT NULL,
+    wallet_id {BLOB},
+    reason TEXT NOT NULL,
+    deny_list_seq {INT}
+);
+"""
+# ---------------------------------------------------------------------------------------------
+
 _TYPES = {
     "sqlite": {"BLOB": "BLOB", "INT": "INTEGER", "AUTOID": "INTEGER PRIMARY KEY AUTOINCREMENT"},
     "postgres": {
@@ -123,6 +144,7 @@ _TYPES = {
 
 
 _POOL_WAIT_S = 60.0  # a request waits this long for a pooled connection before 503
+SCHEMA_LOCK_KEY = 0x4F575432  # advisory lock key (collector.lists uses 0x4F575431)
 
 
 class DatabaseError(Exception):
@@ -138,7 +160,7 @@ def cvalue(stored: Any) -> int:
 
 
 def schema_for(dialect: str) -> str:
-    return SCHEMA.format(**_TYPES[dialect])
+    return (SCHEMA + JUDGEMENT_SCHEMA).format(**_TYPES[dialect])
 
 
 class Tx:
@@ -197,6 +219,9 @@ class Database:
         self._sqlite: sqlite3.Connection | None = None
         self._pool: Any = self._pg_pool() if self.dialect == "postgres" else None
         with self.write() as tx:
+            # Two nodes starting on one PostgreSQL database at once: CREATE TABLE IF NOT EXISTS
+            # is not atomic there (a UniqueViolation on pg_type), so creation is serialised.
+            tx.lock_global(SCHEMA_LOCK_KEY)
             for stmt in schema_for(self.dialect).split(";"):
                 if stmt.strip():
                     tx.execute(stmt)

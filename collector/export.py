@@ -2,7 +2,9 @@
 
 Payments are the accepted entries (each (wallet id, counter) once across the fleet); events
 are the flags (double spends with both payments as evidence, offline-limit breaches, chain
-gaps, forks and edited rows). ``--since`` (epoch seconds) selects by the time the collector
+gaps, forks and edited rows, and the terminal faults of ``collector.judge``). An event that
+flags a terminal says so (``"flag": true``) with its kind, terminal id, the row's seq and time,
+and the detail: one JSON line per flag. ``--since`` (epoch seconds) selects by the time the collector
 stored them. The settlement summary is per terminal and currency: count and total, in minor
 units, over the same selection. Rows are streamed, never all held in memory.
 """
@@ -15,6 +17,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from collector.db import Database, cvalue
+from collector.judge import TERMINAL_FLAGS
 
 
 def payments(db: Database, since: int = 0) -> Iterator[dict[str, Any]]:
@@ -41,11 +44,13 @@ def events(db: Database, since: int = 0) -> Iterator[dict[str, Any]]:
     )
     with db.stream(sql, (since,)) as rows:
         for eid, kind, tid, wid, counter, detail, created in rows:
+            doc = json.loads(detail)
             yield {
                 "type": "event", "id": eid, "kind": kind, "terminal_id": tid,
+                "flag": kind in TERMINAL_FLAGS, "seq": doc.get("seq"), "time": doc.get("time", created),
                 "wallet_id": bytes(wid).hex() if wid is not None else None,
                 "counter": cvalue(counter) if counter is not None else None,
-                "detail": json.loads(detail), "created_at": created,
+                "detail": doc, "created_at": created,
             }  # fmt: skip
 
 

@@ -7,8 +7,10 @@ previous one, and carry the token its digest names; the first that does not is
 ``commit`` runs inside the write transaction (the caller has claimed the batch's nonce). Rows
 at or below the terminal's head must hash the same as the stored ones (``duplicate``, else
 ``chain_fork``); the next row must continue the head (else ``chain_gap`` / ``chain_fork``).
-The new rows go to ``collector.payments``; then the flagged events (a wallet whose event calls
-for it goes onto the deny list), the velocity lock reports, the counters and the new head.
+The new rows are judged against what the collector knows of the terminal (``collector.judge``,
+``collector.marks``) and go to ``collector.payments``; then the flagged events (a wallet whose
+event calls for it goes onto the deny list), the velocity lock reports, the counters, the
+terminal's marks and the new head.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from collector import marks as terminal_marks
 from collector.db import Tx
+from collector.judge import judge_rows
 from collector.payments import store_payments
 from collector.reverify import Verdict
 from pos.sync import protocol as p
@@ -66,6 +70,7 @@ def commit(
     verdicts: dict[int, Verdict],
     now: int,
     margin: int,
+    skew: int = 30,
 ) -> Outcome:
     """Store what continues the terminal's chain; answer every row of the batch."""
     tid = batch.terminal_id
@@ -90,7 +95,9 @@ def commit(
             }
         )
         counters["refused", chain_error["error"]] += len(batch.rows) - len(results) - len(new)
-    statuses = store_payments(tx, tid, new, verdicts, now, margin, events, counters)
+    marks = terminal_marks.read(tx, tid)
+    judge_rows(tid, new, verdicts, marks, now, skew, events)
+    statuses = store_payments(tx, tid, new, verdicts, now, margin, events, counters, marks)
     for row, (_status, verdict) in zip(new, statuses, strict=True):
         results.append([row.seq, p.STORED, verdict])
     code = chain_error["error"] if chain_error else ""
@@ -101,7 +108,11 @@ def commit(
     results.sort(key=lambda r: r[0])
     denied = store_events(tx, events, now)
     new_head = _Head(new[-1].seq, new[-1].hash) if new else head
-    _finish(tx, batch, counters, new_head, now, chain_error is not None)
+    # Rows up to the batch's last were journaled before it was built; later ones with its lists.
+    terminal_marks.stated(marks, (batch.lists or {}).get("deny"), max(new_head.seq, batch.last or 0))
+    terminal_marks.write(tx, tid, marks)
+    flagged = (chain_error is not None) + sum(1 for ev in events if ev.get("flags_terminal"))
+    _finish(tx, batch, counters, new_head, now, flagged)
     answer = {
         "tid": tid,
         "next_seq": new_head.seq + 1,
@@ -163,7 +174,7 @@ def _continuation(
 
 
 def _finish(
-    tx: Tx, batch: p.Batch, counters: Counter[tuple[str, str]], head: _Head, now: int, flagged: bool
+    tx: Tx, batch: p.Batch, counters: Counter[tuple[str, str]], head: _Head, now: int, flagged: int
 ) -> None:
     """The velocity lock reports, the counters and the terminal's new head."""
     tid = batch.terminal_id
@@ -186,7 +197,7 @@ def _finish(
     tx.execute(
         "UPDATE terminals SET last_seq = ?, last_hash = ?, last_seen = ?, flags = flags + ?"
         " WHERE terminal_id = ?",
-        (head.seq, head.hash, now, 1 if flagged else 0, tid),
+        (head.seq, head.hash, now, flagged, tid),
     )
 
 

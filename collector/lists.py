@@ -157,26 +157,33 @@ class Lists:
         """Sign and store a new deny list when wallets wait for one or the current one ages."""
         if self.signer is None:
             return None
-        now = int(time.time()) if now is None else now
         with self.db.write() as tx:
-            tx.lock_global(DENY_LOCK_KEY)
-            (pending,) = tx.one("SELECT count(*) FROM denied WHERE added_seq IS NULL")
-            current = self.latest(tx, TYP_DENY_LIST)
-            fresh = current is not None and now - current.iat < DENY_REFRESH_S and now >= current.iat
-            if not pending and fresh and not force:
-                return None
-            seq = (current.seq if current else 0) + 1
-            ids = [bytes(w) for (w,) in tx.all("SELECT wallet_id FROM denied ORDER BY wallet_id")]
-            ids = [w for w in ids if len(w) == 8]
-            count = len(set(ids))
-            iat = max(now, current.iat if current else 0)
-            payload = denylist.deny_payload(ids, iat, iat + DENY_VALID_S, seq)
-            raw = self.signer.sign_list(payload)
-            tx.execute(
-                "INSERT INTO lists (typ, seq, iat, next_update, raw, published_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (TYP_DENY_LIST, seq, iat, iat + DENY_VALID_S, raw, now),
-            )
-            tx.execute("UPDATE denied SET added_seq = ? WHERE added_seq IS NULL", (seq,))
+            return self.publish_deny_in(tx, force=force, now=now)
+
+    def publish_deny_in(self, tx: Tx, *, force: bool = False, now: int | None = None) -> int | None:
+        """``publish_deny`` inside the caller's write transaction (an operator action and its
+        audit record commit together with the list they publish)."""
+        if self.signer is None:
+            return None
+        now = int(time.time()) if now is None else now
+        tx.lock_global(DENY_LOCK_KEY)
+        (pending,) = tx.one("SELECT count(*) FROM denied WHERE added_seq IS NULL")
+        current = self.latest(tx, TYP_DENY_LIST)
+        fresh = current is not None and now - current.iat < DENY_REFRESH_S and now >= current.iat
+        if not pending and fresh and not force:
+            return None
+        seq = (current.seq if current else 0) + 1
+        ids = [bytes(w) for (w,) in tx.all("SELECT wallet_id FROM denied ORDER BY wallet_id")]
+        ids = [w for w in ids if len(w) == 8]
+        count = len(set(ids))
+        iat = max(now, current.iat if current else 0)
+        payload = denylist.deny_payload(ids, iat, iat + DENY_VALID_S, seq)
+        raw = self.signer.sign_list(payload)
+        tx.execute(
+            "INSERT INTO lists (typ, seq, iat, next_update, raw, published_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (TYP_DENY_LIST, seq, iat, iat + DENY_VALID_S, raw, now),
+        )
+        tx.execute("UPDATE denied SET added_seq = ? WHERE added_seq IS NULL", (seq,))
         log.warning("published deny list seq %d with %d wallet ids", seq, count)
         return seq
 
@@ -185,6 +192,10 @@ class Lists:
         if base >= current.seq:
             return None
         if tx.one("SELECT 1 FROM lists WHERE typ = ? AND seq = ?", (TYP_DENY_LIST, base)) is None:
+            return None
+        # A wallet reinstated since ``base`` must leave the terminal's list: the full list does
+        # that (reinstatements are rare operator actions; collector.operator_actions).
+        if tx.one("SELECT 1 FROM audit WHERE action = 'reinstate' AND deny_list_seq > ?", (base,)):
             return None
         added = [
             bytes(w)

@@ -1,12 +1,19 @@
 """The new rows of a batch become entries: each (wallet id, counter) once across the fleet.
 
-Runs inside the ingest transaction, after the chain checks. A payment whose token verified is
-refused ``wallet_denied`` when the deny list held the wallet at the payment's time; a second
-payment with a (wallet id, counter) already accepted anywhere in the fleet (or earlier in this
-batch) is a double spend: stored with that status, and an event with both payments as
-evidence that puts the wallet onto the next deny list. A reversal row marks the terminal's
-payment it names. Then the wallets' cumulative offline exposure is checked
-(``collector.exposure``).
+Runs inside the ingest transaction, after the chain checks and ``collector.judge``. A payment
+whose token verified is refused ``denied_list_held`` (and the terminal flagged) when the wallet
+is on a deny list the terminal already held (``collector.marks``), whatever time the row claims;
+else ``wallet_denied`` when the deny list held the wallet at the payment's time.
+
+Evidence against a wallet needs two terminals. A (wallet id, counter) already accepted from
+**another** terminal is a double spend: stored with that status, and an event with both
+payments as evidence that puts the wallet onto the next deny list. The same (wallet id,
+counter) again from the **same** terminal (a replay it should have declined, SPEC 3.3, or a
+high-s twin: another digest, the same signed payment) is that terminal's fault:
+``self_duplicate``, credited once, the terminal flagged, the wallet never denied for it.
+
+A reversal row marks the terminal's payment it names. Then the wallets' cumulative offline
+exposure is checked (``collector.exposure``).
 """
 
 from __future__ import annotations
@@ -14,9 +21,13 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import cbor2
+
 from collector.db import Tx, ckey, cvalue
 from collector.exposure import check_exposure
-from collector.reverify import ACCEPTED, REJECTED, REVERSAL, Verdict
+from collector.judge import DENIED_LIST_HELD, SELF_DUPLICATE, flag
+from collector.marks import Marks
+from collector.reverify import ACCEPTED, REFUSED, REJECTED, REVERSAL, Verdict
 from pos.sync import protocol as p
 from pos.tokens import TYP_DENY_LIST
 
@@ -38,37 +49,30 @@ def store_payments(
     margin: int,
     events: list[dict[str, Any]],
     counters: Counter[tuple[str, str]],
+    marks: Marks | None = None,
 ) -> list[tuple[str, str | None]]:
     """Decide and insert the new rows; return (status, verdict) per row."""
     if not new:
         return []
+    marks = marks or Marks()
     accepted = [r for r in new if verdicts[r.seq].status == ACCEPTED]
     wallets = sorted({r.wallet_id for r in accepted})
     tx.lock_wallets(wallets)
-    denied_since: dict[bytes, int] = {}
+    denied_since: dict[bytes, tuple[int, int | None]] = {}
     existing: dict[tuple[bytes, int], Any] = {}
     if wallets:
         denied_since = _denied_since(tx, wallets)
         existing = _existing(tx, [(r.wallet_id, r.counter) for r in accepted])
     out: list[tuple[str, str | None]] = []
     rows: list[tuple[Any, ...]] = []
-    seen: dict[tuple[bytes, int], p.BatchRow] = {}
+    seen: dict[tuple[bytes, int], Any] = {}
     for row in new:
         v = verdicts[row.seq]
         status, reason, limit = v.status, v.reason, v.offline_limit
         if status == ACCEPTED:
-            since = denied_since.get(row.wallet_id)
-            pair = (row.wallet_id, row.counter)
-            if since is not None and since <= row.time:
-                status, reason = REJECTED, "wallet_denied"
-            elif pair in existing or pair in seen:
-                first = existing.get(pair) or _evidence_of(tid, seen[pair])
-                status, reason = DOUBLE_SPEND, DOUBLE_SPEND
-                events.append(_double_spend(tid, row, first))
-            else:
-                seen[pair] = row
+            status, reason = _decide(tid, row, denied_since, existing, seen, marks, events)
         _count(counters, status, reason)
-        out.append((status, reason if status not in (ACCEPTED, REVERSAL) else status))
+        out.append((status, _answer(status, reason)))
         rows.append(
             (
                 tid, row.seq, row.time, row.kind, row.wallet_id, ckey(row.counter), row.amount,
@@ -85,6 +89,62 @@ def store_payments(
     return out
 
 
+def _decide(
+    tid: str,
+    row: p.BatchRow,
+    denied_since: dict[bytes, tuple[int, int | None]],
+    existing: dict[tuple[bytes, int], Any],
+    seen: dict[tuple[bytes, int], Any],
+    marks: Marks,
+    events: list[dict[str, Any]],
+) -> tuple[str, str | None]:
+    """A verified payment's fate against the deny list and the fleet's payments."""
+    iat, added_seq = denied_since.get(row.wallet_id, (None, None))
+    pair = (row.wallet_id, row.counter)
+    if iat is not None and marks.holds_list(row.seq, added_seq):
+        detail = {"deny_list_seq": marks.deny_seq, "held_after_seq": marks.deny_from_seq, "list_iat": iat}
+        events.append(flag(DENIED_LIST_HELD, tid, row, detail))
+        return REFUSED, DENIED_LIST_HELD
+    if iat is not None and iat <= row.time:
+        return REJECTED, "wallet_denied"
+    first = existing.get(pair)
+    if first is None and pair in seen:
+        first = _evidence_of(tid, seen[pair])
+    if first is None:
+        seen[pair] = row  # evidence is built only for the rare second one
+        return ACCEPTED, None
+    if first["terminal_id"] == tid:
+        same = _signed_part(row.token) == _signed_part(_unhex(first["token"]))
+        detail = {"first_seq": first["seq"], "same_signed_payload": same}
+        events.append(flag(SELF_DUPLICATE, tid, row, detail))
+        return REFUSED, SELF_DUPLICATE
+    events.append(_double_spend(tid, row, first))
+    return DOUBLE_SPEND, DOUBLE_SPEND
+
+
+def _answer(status: str, reason: str | None) -> str | None:
+    """The verdict the terminal reads: a refusal says so and why."""
+    if status in (ACCEPTED, REVERSAL):
+        return status
+    return f"{REFUSED}:{reason}" if status == REFUSED else reason
+
+
+def _signed_part(raw: bytes | None) -> tuple[bytes, bytes] | None:
+    """What the wallet signed (protected header and payload): a high-s twin has the same."""
+    if raw is None:
+        return None
+    try:
+        obj = cbor2.loads(raw)
+        sign1 = obj.value if isinstance(obj, cbor2.CBORTag) else obj
+        return bytes(sign1[0]), bytes(sign1[2])
+    except Exception:  # noqa: BLE001 - a stored token that does not parse is simply not the same
+        return None
+
+
+def _unhex(h: str | None) -> bytes | None:
+    return bytes.fromhex(h) if h is not None else None
+
+
 def _count(counters: Counter[tuple[str, str]], status: str, reason: str | None) -> None:
     if status == ACCEPTED:
         counters["ingested", ""] += 1
@@ -94,6 +154,8 @@ def _count(counters: Counter[tuple[str, str]], status: str, reason: str | None) 
         counters["double_spend", ""] += 1
     elif status == REJECTED:
         counters["rejected", reason or "unknown"] += 1
+    elif status == REFUSED:
+        counters["refused", reason or "unknown"] += 1
     else:
         counters["ignored", reason or ""] += 1
 
@@ -114,13 +176,13 @@ def _double_spend(tid: str, row: p.BatchRow, first: dict[str, Any]) -> dict[str,
     }
 
 
-def _denied_since(tx: Tx, wallets: list[bytes]) -> dict[bytes, int]:
-    """When each of these wallets went onto a published deny list (its list's iat)."""
+def _denied_since(tx: Tx, wallets: list[bytes]) -> dict[bytes, tuple[int, int | None]]:
+    """When each of these wallets went onto a published deny list: its list's iat and seq."""
     where, params = tx.in_clause("d.wallet_id", wallets)
     return {
-        bytes(w): iat
-        for w, iat in tx.all(
-            "SELECT d.wallet_id, l.iat FROM denied d"
+        bytes(w): (iat, seq)
+        for w, iat, seq in tx.all(
+            "SELECT d.wallet_id, l.iat, d.added_seq FROM denied d"
             " JOIN lists l ON l.typ = ? AND l.seq = d.added_seq"
             f" WHERE {where}",
             [TYP_DENY_LIST, *params],

@@ -3,7 +3,9 @@
 The collector trusts nothing a terminal says about a payment: it parses the raw token, checks
 the issuer's signature on the certificate and the wallet's signature on the token against the
 trust list in force when the payment was made (``pos.verify.check_token``, SPEC 3.5 order), and
-checks that the row's wallet id, counter, mode, currency and amount are the token's. The deny
+checks that the row's wallet id, counter, mode, currency and amount are the token's. An NFC
+token's binding is checked against the authenticated uploader's id, never the id the row
+claims: a relayed token is bound to the terminal it was made for, not to whoever uploads it. The deny
 list in force at the payment's time is applied in the ingest transaction (it lives in the DB).
 
 This is most of the collector's CPU. It runs in the request's thread; the collector uses every
@@ -19,7 +21,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from collector.lists import Lists
-from pos import reasons
 from pos.decision import PaymentRequest, Policy, TerminalState
 from pos.errors import Decline
 from pos.keystore import KeySnapshot
@@ -29,6 +30,7 @@ from pos.trust import TrustList
 from pos.verify import check_clock_and_lists, check_token
 
 ACCEPTED, REJECTED, IGNORED, REVERSAL = "accepted", "rejected", "ignored", "reversal"
+REFUSED = "refused"  # a terminal fault (``collector.judge``): stored as evidence, never credited
 _RETRIES = 3
 THREADS_FROM_ROWS = 64
 
@@ -40,7 +42,7 @@ class Verdict:
     offline_limit: int | None = None
 
 
-def judge(row: BatchRow, trust: TrustList | None, policy: Policy) -> Verdict:
+def judge(row: BatchRow, trust: TrustList | None, policy: Policy, uploader: str) -> Verdict:
     """One row's verdict, with the offline limit of its certificate when accepted."""
     if row.kind == "reversal":
         return Verdict(REVERSAL)
@@ -58,7 +60,7 @@ def judge(row: BatchRow, trust: TrustList | None, policy: Policy) -> Verdict:
             amount=row.amount,
             currency=row.currency,
             now=row.time,
-            terminal_id=row.terminal_id,
+            terminal_id=uploader,
             challenge=token.challenge if token.mode == MODE_NFC else None,
         )
         check_token(token, keys, request, policy, TerminalState())
@@ -76,25 +78,25 @@ class Reverifier:
             ThreadPoolExecutor(self.threads, thread_name_prefix="verify") if self.threads > 1 else None
         )
 
-    def verdict(self, row: BatchRow) -> Verdict:
+    def verdict(self, row: BatchRow, uploader: str) -> Verdict:
         # Several request threads may verify at once, and pos.tokens and pos.verify memoise
         # certificates in plain dicts: two threads evicting together can raise KeyError or
         # RuntimeError. The functions are pure, so try again.
         for attempt in range(_RETRIES):
             try:
-                return judge(row, self.lists.trust_at(row.time), self.policy)
+                return judge(row, self.lists.trust_at(row.time), self.policy, uploader)
             except (KeyError, RuntimeError):
                 if attempt == _RETRIES - 1:
                     raise
         raise AssertionError("unreachable")
 
-    def verdicts(self, rows: list[BatchRow]) -> list[Verdict]:
+    def verdicts(self, rows: list[BatchRow], uploader: str) -> list[Verdict]:
         """A large batch is verified in interleaved slices on threads: the signature maths
         releases the GIL, so one terminal's drain uses every core too."""
         if self._pool is None or len(rows) < THREADS_FROM_ROWS:
-            return [self.verdict(r) for r in rows]
+            return [self.verdict(r, uploader) for r in rows]
         n = self.threads
-        parts = list(self._pool.map(lambda i: [self.verdict(r) for r in rows[i::n]], range(n)))
+        parts = list(self._pool.map(lambda i: [self.verdict(r, uploader) for r in rows[i::n]], range(n)))
         out: list[Verdict] = [None] * len(rows)  # type: ignore[list-item]
         for i, part in enumerate(parts):
             out[i::n] = part
@@ -103,11 +105,3 @@ class Reverifier:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False)
-
-
-def precedes_deny(reason: str | None) -> bool:
-    """True when ``reason`` comes before ``wallet_denied`` in SPEC 3.5's table."""
-    if reason is None:
-        return False
-    order = reasons.PRECEDENCE
-    return reason in order and order.index(reason) < order.index(reasons.WALLET_DENIED)

@@ -26,7 +26,6 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -37,19 +36,20 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from collector.counters import RejectCounter
 from collector.db import Database, Tx
 from collector.ingest import commit, internal_chain
+from collector.judge import TERMINAL_FLAGS
 from collector.lists import Lists, Published
 from collector.payments import DOUBLE_SPEND
 from collector.reverify import IGNORED, Reverifier
 from pos import chain, sigs
 from pos.decision import Policy
 from pos.errors import ListError
+from pos.identity import TERMINAL_ID_RULE, valid_terminal_id
 from pos.sync import protocol as p
 from pos.tokens import TYP_DENY_LIST, TYP_TRUST_LIST
 
 log = logging.getLogger("collector")
 
 DAY = 86400
-_TERMINAL_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 
 
 class Reject(Exception):
@@ -123,8 +123,8 @@ class Collector:
             key_raw, sig = bytes.fromhex(key_hex), bytes.fromhex(sig_hex)
         except (ValueError, KeyError, TypeError) as exc:
             raise self.reject(400, "bad_body", f"enrollment is JSON {{tid, key, time, sig}}: {exc}") from None
-        if not _TERMINAL_ID.match(tid):
-            raise self.reject(400, "bad_terminal_id", "1-128 printable characters")
+        if not valid_terminal_id(tid):
+            raise self.reject(400, "bad_terminal_id", TERMINAL_ID_RULE)
         if len(key_raw) != p.KEY_LEN or len(sig) != p.SIG_LEN:
             raise self.reject(400, "bad_body", "key is 32 bytes and sig 64, in hex")
         now = int(self.clock())
@@ -153,6 +153,10 @@ class Collector:
             )
         log.warning("enrolled terminal %s (key %s)", tid, key_raw.hex()[:16])
         return 201, {"status": "enrolled", "tid": tid}
+
+    def enrolled_key(self, tid: str) -> ed25519.Ed25519PublicKey | None:
+        """The key enrolled under ``tid`` (cached), or None."""
+        return self._key_of(tid)
 
     def _key_of(self, tid: str) -> ed25519.Ed25519PublicKey | None:
         key = self._keys.get(tid)
@@ -192,10 +196,13 @@ class Collector:
         known = head[0] if head else 0
         self.lists.refresh()
         fresh = [r for r in good if r.seq > known]
-        verdicts = dict(zip([r.seq for r in fresh], self.reverifier.verdicts(fresh), strict=True))
+        verdicts = dict(zip([r.seq for r in fresh], self.reverifier.verdicts(fresh, tid), strict=True))
         with self.db.write() as tx:
             self._claim_nonce(tx, batch, now)
-            outcome = commit(tx, batch, good, chain_error, verdicts, now, self.settings.limit_margin_s)
+            outcome = commit(
+                tx, batch, good, chain_error, verdicts, now, self.settings.limit_margin_s,
+                self.settings.policy.skew_s,
+            )  # fmt: skip
         if outcome.denied:
             try:
                 self.lists.publish_deny()
@@ -250,12 +257,14 @@ class Collector:
                 " ORDER BY id DESC LIMIT 50",
                 (tid,),
             )
+            kinds = tx.all("SELECT kind, count(*) FROM events WHERE terminal_id = ? GROUP BY kind", (tid,))
         return {
             "terminal_id": row[0],
             "enrolled_at": row[1],
             "last_seq": row[2],
             "last_seen": row[3],
             "flags": row[4],
+            "flags_by_kind": {k: int(n) for k, n in kinds if k in TERMINAL_FLAGS},
             "events": [
                 {"id": i, "kind": k, "detail": json.loads(d), "created_at": c} for i, k, d, c in events
             ],

@@ -18,7 +18,9 @@ HEAD_DOMAIN = "OWT1-JOURNAL-HEAD-v1"
 
 
 @dataclass(frozen=True, slots=True)
-class Row:
+class RowFields:
+    """The ten fields a journal row and an uploaded batch row share, in chain-hash order."""
+
     seq: int
     time: int
     kind: str
@@ -29,6 +31,10 @@ class Row:
     mode: str
     terminal_id: str
     token_digest: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Row(RowFields):
     prev_hash: bytes
 
     def hash(self) -> bytes:

@@ -14,9 +14,9 @@ from typing import Any
 from pos import config_model as model
 from pos.decision import Policy
 from pos.errors import ConfigError
+from pos.identity import TERMINAL_ID_RULE, valid_terminal_id
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
-_TERMINAL_ID = re.compile(r"^[^\x00-\x1f\x7f]{1,128}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +40,8 @@ class Config:
 
 
 def check_terminal_id(value: str, where: str = "terminal id") -> str:
-    if not _TERMINAL_ID.match(value):
-        raise ConfigError(f"{where}: {value!r} must be 1-128 printable characters")
+    if not valid_terminal_id(value):
+        raise ConfigError(f"{where}: {value!r} must be {TERMINAL_ID_RULE}")
     return value
 
 

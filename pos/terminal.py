@@ -41,6 +41,7 @@ class Terminal:
 
     @property
     def default_terminal_id(self) -> str:
+        """The enrolled id, else one made from the identity key."""
         return self.journal.identity.default_terminal_id()
 
     def accept_text(self, text: bytes | str, request: PaymentRequest) -> Decision:
@@ -60,6 +61,7 @@ class Terminal:
             except Decline as failure:  # storage_failure is the last rule: earlier ones still win
                 state, unreadable = TerminalState(), failure
             check_clock_and_lists(keys, request.now, self.policy, state)
+            self._check_terminal_id(request)
             token = parse()
             check_token(token, keys, request, self.policy, state)
             if unreadable is not None:
@@ -83,6 +85,13 @@ class Terminal:
             reason = reasons.MALFORMED if token is None else reasons.STORAGE_FAILURE
             return Decision.declined(reason, request.amount)
         return Decision(True, None, amount, token.wallet_id, token.counter, seq, token.mode)
+
+    def _check_terminal_id(self, request: PaymentRequest) -> None:
+        """One identity (issue 11): after enrollment every row carries the enrolled id, so a
+        request under another name (a stale config, a key-derived default) is not journaled."""
+        fixed = self.journal.identity.fixed_terminal_id
+        if fixed is not None and request.terminal_id != fixed:
+            raise Decline(reasons.TERMINAL_MISMATCH, f"this terminal is enrolled as {fixed!r}")
 
     def _after_decline(self, reason: str, token: Token | None, request: PaymentRequest) -> None:
         if token is None or reason not in velocity.COUNTED:

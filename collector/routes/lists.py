@@ -1,6 +1,7 @@
 """Lists: ``GET /v1/lists/trust`` and ``GET /v1/lists/deny`` (ETag / If-None-Match, deny deltas).
 
-Served read-only from ``collector.list_cache``: a GET never publishes nor writes.
+Served from ``collector.list_cache``: a GET never publishes; a signed GET records once which
+deny list the terminal was served (``collector.terminal_auth``), since it binds its later rows.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from starlette.routing import Route
 
 from collector.routes import served
 from collector.service import Reject
+from collector.terminal_auth import note_deny_served
 from pos.sync import protocol as p
 
 
@@ -42,6 +44,8 @@ async def deny(request: Request) -> Response:
     current, delta = await run_in_threadpool(ctx.lists.deny, have, full or not wants_delta)
     if current is None:
         raise Reject(404, "no_deny_list")
+    # what this terminal was served binds its later rows (304s too); one write per new list at most
+    await run_in_threadpool(note_deny_served, ctx.collector, request.headers, request.url.path, current.seq)
     etag = f'"deny-{current.seq}"'
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if _not_modified(request, etag) or (have == current.seq and not full):

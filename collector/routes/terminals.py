@@ -9,6 +9,7 @@ from starlette.routing import Route
 
 from collector.routes import guard_tokens, note_failed_token, read_body, require_token, served
 from collector.service import Reject
+from collector.terminal_auth import signed_by
 from pos.sync import protocol as p
 
 ENROLL_MAX_BODY = 4096
@@ -39,13 +40,17 @@ async def enroll(request: Request) -> Response:
 
 async def terminal(request: Request) -> Response:
     ctx = served(request)
-    try:
-        require_token(request, ctx.collector.settings.operator_token)
-    except Reject as exc:
-        if exc.code != "bad_token":
-            raise
-        raise ctx.collector.reject(401, "bad_operator_token") from None
-    info = await run_in_threadpool(ctx.collector.terminal_info, request.path_params["tid"])
+    tid = request.path_params["tid"]
+    # The operator, or the terminal itself on a signed request (collector.terminal_auth).
+    itself = await run_in_threadpool(signed_by, ctx.collector, request.headers, request.url.path)
+    if itself != tid:
+        try:
+            require_token(request, ctx.collector.settings.operator_token)
+        except Reject as exc:
+            if exc.code != "bad_token":
+                raise
+            raise ctx.collector.reject(401, "bad_operator_token") from None
+    info = await run_in_threadpool(ctx.collector.terminal_info, tid)
     if info is None:
         raise Reject(404, "unknown_terminal")
     return JSONResponse(info)

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from pos.identity import Identity
+from pos.identity import TERMINAL_ID_RULE, Identity, valid_terminal_id
 from pos.sync import protocol as p
 from pos.sync.settings import SyncSettings
 from pos.sync.state import SyncState
@@ -35,6 +35,11 @@ def enroll(
 ) -> dict[str, Any]:
     settings = settings or SyncSettings()
     identity = Identity(data_dir)
+    if not valid_terminal_id(terminal_id):
+        raise SyncError(f"terminal id {terminal_id!r}: {TERMINAL_ID_RULE}", code="bad_terminal_id")
+    fixed = identity.fixed_terminal_id
+    if fixed is not None and fixed != terminal_id:
+        raise SyncError(f"this data dir is enrolled as {fixed!r}", code="terminal_id_fixed")
     t = int(time.time()) if now is None else now
     sig = identity.sign(p.enroll_message(terminal_id, identity.public_raw, t))
     body = {"tid": terminal_id, "key": identity.public_raw.hex(), "time": t, "sig": sig.hex()}
@@ -64,4 +69,5 @@ def enroll(
         "time": t,
     }
     SyncState(data_dir).save_enrollment(record)
+    identity.fix_terminal_id(terminal_id)
     return {"status": doc.get("status", "enrolled") if isinstance(doc, dict) else "enrolled", **record}

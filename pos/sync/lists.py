@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from pos.errors import ListError
+from pos.identity import Identity
 from pos.keystore import KeyStore
 from pos.sync import denylist
 from pos.sync import protocol as p
@@ -47,6 +48,15 @@ class RefreshResult:
         return {"trust": self.trust, "deny": self.deny, "errors": self.errors}
 
 
+def list_auth_headers(identity: Identity, terminal_id: str, path: str, now: int) -> dict[str, str]:
+    """The signed headers of a list request (``pos.sync.protocol.list_request_message``)."""
+    sig = identity.sign(p.list_request_message(terminal_id, path, now))
+    return {p.HDR_TERMINAL: terminal_id, p.HDR_TIME: str(now), p.HDR_SIGNATURE: sig.hex()}
+
+
+ListAuth = Callable[[str], dict[str, str]]
+
+
 class ListRefresher:
     def __init__(
         self,
@@ -55,11 +65,13 @@ class ListRefresher:
         state: SyncState,
         *,
         on_deny_installed: Callable[[int], None] | None = None,
+        auth: ListAuth | None = None,
     ) -> None:
         self.client = client
         self.keys = keystore
         self.state = state
         self.on_deny_installed = on_deny_installed
+        self.auth = auth
 
     def refresh(self) -> RefreshResult:
         result = RefreshResult()
@@ -86,6 +98,8 @@ class ListRefresher:
             self.state.update(etags={name: {"etag": etag, "seq": seq}})
 
     def _get(self, path: str, headers: dict[str, str], cap: int, params: dict[str, str] | None = None) -> Any:
+        if self.auth is not None:
+            headers = {**headers, **self.auth(path)}
         with self.client.stream("GET", path, headers=headers, params=params) as resp:
             if resp.status_code == 304:
                 return resp, None

@@ -10,7 +10,10 @@ the payload is decoded; it must equal the payload's own ``tid``.
      "last": seq of rows[-1], "head": hash of rows[-1],
      "rows": [[seq, time, kind, wallet_id, counter, amount, currency, mode, terminal_id,
                token_digest, token, hash], ...],
-     "locks": [[id, wallet_id, since, until, failures], ...]}
+     "locks": [[id, wallet_id, since, until, failures], ...],
+     "lists": {"trust": seq, "deny": seq}}    # optional: the lists installed when it was built
+
+``lists`` is the terminal's signed word on the lists it held (``collector.marks``); optional.
 
 Rows are consecutive journal rows; each row's ``prev_hash`` is implied (``prev`` for the first,
 the previous row's ``hash`` after), and ``hash`` is ``pos.chain.Row(...).hash()``: the collector
@@ -39,10 +42,13 @@ import cbor2
 
 from pos import cbor, chain
 from pos.errors import CborError, PosError
+from pos.identity import TERMINAL_ID_RULE, valid_terminal_id
 
 VERSION = 1
 BATCH_DOMAIN = b"OWT1-SYNC-BATCH-v1\x00"
 ENROLL_DOMAIN = b"OWT1-SYNC-ENROLL-v1\x00"
+LIST_REQUEST_DOMAIN = b"OWT1-SYNC-LISTS-v1\x00"
+HDR_TERMINAL, HDR_TIME, HDR_SIGNATURE = "X-OWT1-Terminal", "X-OWT1-Time", "X-OWT1-Signature"
 NONCE_LEN = 16
 HASH_LEN = 32
 SIG_LEN = 64
@@ -71,17 +77,9 @@ class ProtocolError(PosError):
 
 
 @dataclass(frozen=True, slots=True)
-class BatchRow:
-    seq: int
-    time: int
-    kind: str
-    wallet_id: bytes
-    counter: int
-    amount: int
-    currency: str
-    mode: str
-    terminal_id: str
-    token_digest: bytes
+class BatchRow(chain.RowFields):
+    """A journal row on the wire: the chain fields, the raw token and the row's hash."""
+
     token: bytes | None
     hash: bytes
 
@@ -115,6 +113,7 @@ class Batch:
     prev: bytes
     rows: list[BatchRow]
     locks: list[LockReport]
+    lists: dict[str, int] | None = None
 
     @property
     def first(self) -> int | None:
@@ -138,6 +137,8 @@ def encode_payload(batch: Batch) -> bytes:
         "rows": [r.as_wire() for r in batch.rows],
         "locks": [[lk.id, lk.wallet_id, lk.since, lk.until, lk.failures] for lk in batch.locks],
     }
+    if batch.lists is not None:  # stated only by terminals that know it: old batches stay as they were
+        doc["lists"] = dict(batch.lists)
     if batch.rows:
         doc.update(
             first=batch.rows[0].seq, prev=batch.prev, last=batch.rows[-1].seq, head=batch.rows[-1].hash
@@ -168,6 +169,8 @@ def decode_envelope(body: bytes) -> tuple[str, bytes, bytes]:
     tid, payload, sig = obj
     if type(tid) is not str or not 0 < len(tid) <= MAX_TEXT:
         raise ProtocolError("bad_body", "tid must be a text string of 1-128 characters")
+    if not valid_terminal_id(tid):  # an id enrolled before the rule cannot upload under it
+        raise ProtocolError("bad_terminal_id", TERMINAL_ID_RULE)
     if type(payload) is not bytes or type(sig) is not bytes:
         raise ProtocolError("bad_body", "payload and signature must be byte strings")
     if len(sig) != SIG_LEN:
@@ -245,7 +248,13 @@ def parse_payload(doc: dict[str, Any]) -> Batch:
         if rows[0].seq < 1:
             raise ProtocolError("bad_body", "seq starts at 1")
     locks = [_lock(lk) for lk in raw_locks]
-    return Batch(_text(doc.get("tid"), "tid"), nonce, sent, prev, rows, locks)
+    return Batch(_text(doc.get("tid"), "tid"), nonce, sent, prev, rows, locks, _lists(doc.get("lists")))
+
+
+def _lists(v: Any) -> dict[str, int] | None:
+    if v is not None and (type(v) is not dict or any(k not in ("trust", "deny") for k in v)):
+        raise ProtocolError("bad_body", "lists is a map {trust: seq, deny: seq}")
+    return None if v is None else {k: _uint(s, f"lists.{k}") for k, s in v.items()}
 
 
 _U63 = 1 << 63
@@ -341,6 +350,11 @@ def weak_ed25519_key(raw: bytes) -> bool:
 def enroll_message(terminal_id: str, public_key: bytes, time: int) -> bytes:
     """What the terminal signs to prove it holds the key it enrolls."""
     return ENROLL_DOMAIN + bytes(cbor2.dumps([terminal_id, public_key, time]))
+
+
+def list_request_message(terminal_id: str, path: str, time: int) -> bytes:
+    """What a terminal signs on a GET (a list, its own status): ``HDR_*`` carry it."""
+    return LIST_REQUEST_DOMAIN + bytes(cbor2.dumps([terminal_id, path, time]))
 
 
 # -- the answer ------------------------------------------------------------------------------

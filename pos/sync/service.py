@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from pos import velocity
+from pos.errors import ListError, PosError
 from pos.journal import DB_FILE, Journal
 from pos.keystore import KeyStore
-from pos.sync.lists import ListRefresher
+from pos.sync.lists import ListRefresher, list_auth_headers
 from pos.sync.settings import SyncSettings
 from pos.sync.state import SyncState
 from pos.sync.transport import Backoff, SyncError, make_client
@@ -37,6 +38,23 @@ def enrollment_of(data_dir: Path, journal: Journal) -> dict[str, Any]:
             code="key_changed",
         )
     return enr
+
+
+def lists_held(store: KeyStore) -> Callable[[], dict[str, int] | None]:
+    """The seqs of the lists in force, stated in every batch (the collector holds us to them)."""
+
+    def held() -> dict[str, int] | None:
+        try:
+            snap = store.load()
+        except PosError as exc:  # a list that no longer verifies: state nothing rather than fail
+            log.warning("cannot read the lists in force: %s", exc)
+            return None
+        out = {"trust": snap.trust.seq} if snap.trust is not None else {}
+        if snap.deny is not None:
+            out["deny"] = snap.deny.seq
+        return out
+
+    return held
 
 
 def sync_once(
@@ -65,23 +83,32 @@ def sync_once(
         enr = enrollment_of(data_dir, journal)
         url = collector or settings.collector or enr["collector"]
         report: dict[str, Any] = {"collector": url, "terminal_id": enr["terminal_id"]}
+        tid = enr["terminal_id"]
+        try:
+            store: KeyStore | None = keystore or KeyStore.pinned(data_dir)
+        except ListError:  # no list installed yet: nothing to state, uploads still go
+            store = None
         with make_client(url, settings) as client:
             if upload:
                 uploader = Uploader(
-                    journal, client, enr["terminal_id"], settings,
+                    journal, client, tid, settings,
                     backoff=backoff, stop=stop, on_progress=on_progress,
+                    lists_held=lists_held(store) if store is not None else None,
                 )  # fmt: skip
                 report["upload"] = uploader.run_pass(deadline_s=deadline_s).as_json()
             if lists is None:
                 lists = not report.get("upload", {}).get("attempts")
             if lists:
-                store = keystore or KeyStore.pinned(data_dir)
+                store = store or KeyStore.pinned(data_dir)
 
                 def cleared(seq: int) -> None:
                     velocity.clear(journal.db, f"deny list seq {seq}")
 
+                def auth(path: str) -> dict[str, str]:
+                    return list_auth_headers(journal.identity, tid, path, int(time.time()))
+
                 refreshed = ListRefresher(
-                    client, store, SyncState(data_dir), on_deny_installed=cleared
+                    client, store, SyncState(data_dir), on_deny_installed=cleared, auth=auth
                 ).refresh()
                 report["lists"] = refreshed.as_json()
                 now = int(time.time())

@@ -92,8 +92,10 @@ class Uploader:
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.time,
         on_progress: ProgressFn | None = None,
+        lists_held: Callable[[], dict[str, int] | None] | None = None,
     ) -> None:
         self.journal = journal
+        self.lists_held = lists_held
         self.client = client
         self.terminal_id = terminal_id
         self.settings = settings
@@ -161,6 +163,7 @@ class Uploader:
                 for r in rows
             ],
             locks=locks,
+            lists=self.lists_held() if self.lists_held is not None else None,
         )  # fmt: skip
         payload = p.encode_payload(batch)
         signature = self.journal.identity.sign(p.batch_message(payload))

@@ -77,7 +77,7 @@ def _close_terminals() -> Iterator[None]:
 
 def terminal_for(seed: int, proc: CollectorProc, fenv: SchemeEnv, tmp_path: Path) -> Term:
     """A fresh terminal every ``SEEDS_PER_TERMINAL`` seeds (making one costs ~15 fsyncs)."""
-    tid = f"T-seeds-{seed // SEEDS_PER_TERMINAL}-{proc.db_url[:8]}"
+    tid = f"T-seeds-{seed // SEEDS_PER_TERMINAL}-{proc.db_url.split(':', 1)[0]}"  # issue 11 id rule
     if tid not in _terminals:
         # Enrolled directly, not through the link.
         _terminals[tid] = new_terminal(fenv, tmp_path / tid, proc.url, tid)

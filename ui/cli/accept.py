@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
             amount=args.amount,
             currency=currency,
             now=now,
-            terminal_id=args.terminal_id or cfg.terminal_id or terminal.default_terminal_id,
+            terminal_id=args.terminal_id or terminal.journal.identity.resolve_terminal_id(cfg.terminal_id),
             challenge=os.urandom(16) if nfc_source else args.challenge,
         )
         if args.source is None:

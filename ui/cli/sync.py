@@ -210,7 +210,7 @@ def run_enroll(args: argparse.Namespace) -> int:
     cfg = provisioning.load_config(args)
     data_dir = provisioning.data_dir_of(args, cfg)
     settings = _settings(args, cfg)
-    tid = args.terminal_id or cfg.terminal_id or Identity(data_dir).default_terminal_id()
+    tid = args.terminal_id or Identity(data_dir).resolve_terminal_id(cfg.terminal_id)
     check_terminal_id(tid, "--terminal-id")
     try:
         doc = enroll(data_dir, args.collector, _operator_token(args), tid, settings)

@@ -56,7 +56,7 @@ def build_context(
     policy: Policy = cfg.policy
     core = Core(lambda: Terminal(data_dir, store, policy=policy, head_every=cfg.head_every))
     try:
-        terminal_id = cfg.terminal_id or core.call(lambda: core.terminal.default_terminal_id)
+        terminal_id = core.call(lambda: core.terminal.journal.identity.resolve_terminal_id(cfg.terminal_id))
         sources = open_sources(settings.source_urls)
         relay = open_relay(settings.devices.get("relay"))
         if settings.mode == "gate" and relay is None:

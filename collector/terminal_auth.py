@@ -1,0 +1,48 @@
+"""Which enrolled terminal signed a GET request (list fetches, a terminal's own status).
+
+The terminal signs ``pos.sync.protocol.list_request_message(tid, path, time)`` with its
+identity key and sends it in three headers. A request without them is still served (lists are
+public, signed by the scheme root); only a signed one is recorded against a terminal or may read
+that terminal's status. The time must lie within ``WINDOW_S`` of the collector's clock: the
+request carries no nonce, so a captured one (inside TLS) is good for minutes, not for the day
+a batch may be late (a drifting terminal is then served as anyone, just not recorded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from collector import marks
+from pos import sigs
+from pos.identity import valid_terminal_id
+from pos.sync import protocol as p
+
+WINDOW_S = 600
+
+
+def signed_by(collector: Any, headers: Mapping[str, str], path: str) -> str | None:
+    """The terminal id whose enrolled key signed this request for ``path`` now, else None."""
+    tid = headers.get(p.HDR_TERMINAL)
+    t_text = headers.get(p.HDR_TIME, "")
+    sig_hex = headers.get(p.HDR_SIGNATURE, "")
+    if tid is None or not valid_terminal_id(tid) or not t_text.isdigit() or len(sig_hex) != 2 * p.SIG_LEN:
+        return None
+    t = int(t_text)
+    if abs(t - int(collector.clock())) > min(WINDOW_S, collector.settings.batch_window_s):
+        return None
+    try:
+        sig = bytes.fromhex(sig_hex)
+    except ValueError:
+        return None
+    key = collector.enrolled_key(tid)
+    if key is None or not sigs.verify(key, sig, p.list_request_message(tid, path, t)):
+        return None
+    return tid
+
+
+def note_deny_served(collector: Any, headers: Mapping[str, str], path: str, seq: int) -> None:
+    """Record the deny list a signed request was answered with (``collector.marks``)."""
+    tid = signed_by(collector, headers, path)
+    if tid is not None:
+        marks.note_served(collector.db, tid, seq)
