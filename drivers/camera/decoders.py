@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from drivers.camera import rescue
-from drivers.camera.variants import HARD_VARIANTS, sharpen
+from drivers.camera.variants import HARD_VARIANTS
 
 log = logging.getLogger("drivers.camera")
 
@@ -278,6 +278,11 @@ def hard_region(
     y0 = max(0, int(min(s[1] for s in spans)))
     x1 = min(w, int(max(s[2] for s in spans)))
     y1 = min(h, int(max(s[3] for s in spans)))
+    # a side padded, or within 4 modules of the edge (perspective stretches the far corner past
+    # the parallelogram): crop to the edge itself, where ``_edge_pads`` adds a quiet zone
+    near = 4 * module_px
+    x0, y0 = (0 if pads[0] or x0 < near else x0), (0 if pads[1] or y0 < near else y0)
+    x1, y1 = (w if pads[2] or x1 > w - near else x1), (h if pads[3] or y1 > h - near else y1)
     if x1 - x0 < 16 or y1 - y0 < 16 or (x1 - x0) * (y1 - y0) > 0.6 * w * h:
         return None, module_px, pads
     return (x0, y0, x1 - x0, y1 - y0), module_px, pads
@@ -326,11 +331,12 @@ class FrameDecoder:
         if hard == "never":
             return FrameResult(candidate=bool(seen.unread))
         finders, bw = finder_scan(gray)
-        regions = [] if seen.unread or finders else rescue.code_like_regions(bw, FINDER_SCALE)
+        unread = [b for b in seen.unread if b[2] > 0 and b[3] > 0]  # zxing-cpp reports some as (0, 0, 0, 0)
+        regions = rescue.code_like_regions(gray, bw, FINDER_SCALE)
         candidate = bool(seen.unread or finders or regions)
         if not candidate and hard == "auto":
             return FrameResult()
-        for name, image in self._variants(gray, seen.unread, finders, regions):
+        for name, image in self._variants(gray, unread, finders, regions):
             found = self.decoder.read(image).symbols
             if found:
                 return FrameResult([s.text for s in found], f"hard:{name}", True)
@@ -342,21 +348,26 @@ class FrameDecoder:
     def _variants(
         self, gray: np.ndarray, unread: list[Box], finders: list[Box], regions: list[Box]
     ) -> Iterator[tuple[str, np.ndarray]]:
-        box, module_px, pads = hard_region(unread + regions, finders, gray.shape)
-        if regions:  # only texture was seen: a code too small for the finder check
-            module_px = min(module_px, rescue.SMALL_CODE_PX)
-        # polarity: the finders' cores tell; texture alone does not, and zxing-cpp (normal
-        # polarity only here) reported nothing there, so an inverted code is the better bet
-        dark = rescue.light_finders(gray, finders) if finders else bool(regions)
-        polarities = (dark, not dark) if regions else (dark,)
+        small_first = bool(regions) and len(finders) < 3  # three finders: a code big enough to see
+        if small_first:
+            yield from rescue.small_views(gray, regions, normal_seen=bool(unread))
+        if unread or finders or not regions:
+            yield from self._region_views(gray, unread, finders)
+        if regions and not small_first:
+            yield from rescue.small_views(gray, regions, normal_seen=bool(unread))
+
+    def _region_views(
+        self, gray: np.ndarray, unread: list[Box], finders: list[Box]
+    ) -> Iterator[tuple[str, np.ndarray]]:
+        box, module_px, pads = hard_region(unread, finders, gray.shape)
+        dark = rescue.light_finders(gray, finders)
         if box is None:
             roi = gray
         else:
             x, y, w, h = box
             roi = gray[y : y + h, x : x + w]
-        for inverted in polarities:
-            view = rescue.prepare(roi, inverted, pads if box is None else _touching(box, pads, gray.shape))
-            yield from self._views(view, module_px, inverted or any(pads))
+            pads = _edge_pads(box, pads, gray.shape, int(4 * module_px) + 4)
+        yield from self._views(rescue.prepare(roi, dark, pads), module_px, dark or any(pads))
         if box is not None:  # the candidates may have misled the crop: the two best on the whole frame
             view = rescue.prepare(gray, dark, pads)
             for name, fn in HARD_VARIANTS[:2]:
@@ -364,23 +375,22 @@ class FrameDecoder:
 
     @staticmethod
     def _views(roi: np.ndarray, module_px: float, new_view: bool) -> Iterator[tuple[str, np.ndarray]]:
-        """The variants of one region; small codes upscaled first (nothing else reads them)."""
-        prefix = "inverted_" if new_view else ""
+        """The variants of one region, inverted or padded if ``new_view``."""
+        prefix = "prepared_" if new_view else ""
         if new_view:  # inverted or padded: the cheap pass never saw the region this way
             yield f"{prefix}plain", roi
-        small = module_px < rescue.SMALL_CODE_PX and roi.size <= MAX_UPSCALE_INPUT
-        if small:
-            yield f"{prefix}upscale3_sharpen", sharpen(rescue.upscale(roi, 3.0), 2.0, 1.5)
-        upscaled = [v for v in HARD_VARIANTS if v[0].startswith("upscale")]
-        rest = [v for v in HARD_VARIANTS if not v[0].startswith("upscale")]
-        for name, fn in (upscaled + rest) if small else HARD_VARIANTS:
+        for name, fn in HARD_VARIANTS:
             if name.startswith("upscale") and (module_px > SMALL_MODULE_PX or roi.size > MAX_UPSCALE_INPUT):
                 continue
             yield f"{prefix}{name}", fn(roi, module_px)
 
 
-def _touching(box: Box, pads: rescue.Pads, shape: tuple[int, ...]) -> rescue.Pads:
-    """The padding on the sides where the cropped region meets the frame's edge (only there)."""
+def _edge_pads(box: Box, pads: rescue.Pads, shape: tuple[int, ...], quiet: int) -> rescue.Pads:
+    """Padding for a crop: on each side where it meets the frame's edge, at least a quiet zone.
+
+    A code seen reaching the edge knows its overhang (``pads``); one with fewer than three finders
+    does not, and a quiet zone there costs nothing when the code was not cut.
+    """
     x, y, w, h = box
     at_edge = (x <= 0, y <= 0, x + w >= shape[1], y + h >= shape[0])
-    return tuple(p if edge else 0 for p, edge in zip(pads, at_edge, strict=True))  # type: ignore[return-value]
+    return tuple(max(p, quiet) if edge else 0 for p, edge in zip(pads, at_edge, strict=True))  # type: ignore[return-value]

@@ -17,40 +17,78 @@ already made, and only when neither the decoder nor the finder check saw anythin
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import cv2
 import numpy as np
+
+from drivers.camera.variants import sharpen
 
 Box = tuple[int, int, int, int]
 Pads = tuple[int, int, int, int]  # left, top, right, bottom
 
 CELL = 8  # pixels of the half-size binarisation per density cell (16 frame pixels)
 MIN_CELLS, MAX_CELLS = 6, 40  # a 1.9 px/module code of 57-77 modules spans 7-9 cells
-SMALL_CODE_PX = 2.6  # below this, upscaled variants come first
+EDGE_PAD = 12  # frame pixels of quiet zone added where a small code's crop meets the frame's edge
 
 
-def code_like_regions(bw: np.ndarray, scale: float) -> list[Box]:
+def code_like_regions(gray: np.ndarray, bw: np.ndarray, scale: float) -> list[Box]:
     """Boxes (frame pixels) of compact blocks where the binarisation is 25-75% dark, cell by cell.
 
-    ``bw`` is the finder check's adaptive binarisation (dark = 255) at ``scale`` of the frame. Flat
+    ``bw`` is the finder check's adaptive binarisation (dark = 255) of ``gray`` at ``scale``. Flat
     areas come out white and shapes as thin outlines, so only fine two-dimensional texture (a code
-    too small for its finders to survive the halving, or dense print) fills a cell half way.
+    too small for its finders to survive the halving, or dense print) fills a cell half way. In a
+    dim, noisy frame the noise fills every cell: the binarisation is made again, smoothed and
+    with a higher threshold offset (only then: it costs another 0.3 ms).
     """
     h, w = bw.shape[:2]
     if h < CELL * MIN_CELLS or w < CELL * MIN_CELLS:
         return []
-    share = cv2.resize(bw, (w // CELL, h // CELL), interpolation=cv2.INTER_AREA)
-    dense = cv2.inRange(share, 64, 191)
-    dense = cv2.erode(dense, np.ones((2, 2), np.uint8))  # a lone cell of text is not a code
+    dense = _dense_cells(bw)
+    if cv2.countNonZero(dense) > 0.3 * dense.size:
+        small = cv2.GaussianBlur(cv2.resize(gray, (w, h), interpolation=cv2.INTER_AREA), (0, 0), 0.7)
+        bw = cv2.adaptiveThreshold(small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 7, 8)
+        dense = _dense_cells(bw)
     n, _, stats, _ = cv2.connectedComponentsWithStats(dense, connectivity=8)
     s = CELL / scale
     out: list[Box] = []
     for x, y, bw_, bh, area in stats[1:n]:
         if not (MIN_CELLS <= bw_ <= MAX_CELLS and MIN_CELLS <= bh <= MAX_CELLS):
             continue
-        if max(bw_, bh) > 2 * min(bw_, bh) or area < 0.5 * bw_ * bh:
+        if max(bw_, bh) > 2 * min(bw_, bh) or area < 0.35 * bw_ * bh:  # a tilted code fills ~half
             continue
         out.append((int(x * s), int(y * s), int((bw_ + 1) * s), int((bh + 1) * s)))
     return out
+
+
+def _dense_cells(bw: np.ndarray) -> np.ndarray:
+    h, w = bw.shape[:2]
+    share = cv2.resize(bw, (w // CELL, h // CELL), interpolation=cv2.INTER_AREA)
+    dense = cv2.inRange(share, 64, 191)
+    return cv2.erode(dense, np.ones((2, 2), np.uint8))  # a lone cell of text is not a code
+
+
+def small_views(
+    gray: np.ndarray, regions: list[Box], *, normal_seen: bool
+) -> Iterator[tuple[str, np.ndarray]]:
+    """Tight crops around the two largest texture regions, upscaled 2-3x, in both polarities.
+
+    zxing-cpp reporting an unread symbol means a normal-polarity code is there; otherwise an
+    inverted one is the likelier (the cheap pass would have seen a normal one's finders).
+    """
+    fh, fw = gray.shape[:2]
+    for x, y, w, h in sorted(regions, key=lambda b: -b[2] * b[3])[:2]:
+        m = max(w, h) // 2 + 8  # the dense cells may cover only the code's middle
+        x0, y0, x1, y1 = max(0, x - m), max(0, y - m), min(fw, x + w + m), min(fh, y + h + m)
+        roi = gray[y0:y1, x0:x1]
+        pads = tuple(EDGE_PAD if edge else 0 for edge in (x0 == 0, y0 == 0, x1 == fw, y1 == fh))
+        for inverted in (False, True) if normal_seen else (True, False):
+            view = prepare(roi, inverted, pads)  # type: ignore[arg-type]
+            name = "small_inverted" if inverted else "small"
+            up2 = upscale(view, 2.0)
+            yield f"{name}_up2", up2
+            yield f"{name}_up2_sharpen", sharpen(up2, 2.0, 1.5)
+            yield f"{name}_up3_sharpen", sharpen(upscale(view, 3.0), 2.0, 1.5)
 
 
 def light_finders(gray: np.ndarray, finders: list[Box]) -> bool:
@@ -83,12 +121,16 @@ def prepare(roi: np.ndarray, dark: bool, pads: Pads) -> np.ndarray:
 
 
 def overhang(span: tuple[float, float, float, float], shape: tuple[int, ...], module_px: float) -> Pads:
-    """How far a code's expected extent runs past each frame edge, plus a quiet zone of 4 modules."""
+    """How far a code's expected extent runs past each frame edge, plus a quiet zone of 6 modules.
+
+    The extent comes from the finders as a parallelogram; perspective stretches the far corner
+    beyond it, so a code ending within 6 modules of an edge is padded there too.
+    """
     h, w = shape[:2]
     x0, y0, x1, y1 = span
-    quiet = 4 * module_px
+    quiet = 6 * module_px
     over = (-x0, -y0, x1 - w, y1 - h)
-    return tuple(int(o + quiet) if o > -quiet / 2 else 0 for o in over)  # type: ignore[return-value]
+    return tuple(int(max(o, 0) + quiet) if o > -quiet else 0 for o in over)  # type: ignore[return-value]
 
 
 def upscale(g: np.ndarray, factor: float) -> np.ndarray:
