@@ -348,7 +348,8 @@ class FrameDecoder:
     def _variants(
         self, gray: np.ndarray, unread: list[Box], finders: list[Box], regions: list[Box]
     ) -> Iterator[tuple[str, np.ndarray]]:
-        small_first = bool(regions) and len(finders) < 3  # three finders: a code big enough to see
+        # finders or an unread symbol mean modules of 2.7 px or more: their region comes first
+        small_first = bool(regions) and not finders and not unread
         if small_first:
             yield from rescue.small_views(gray, regions, normal_seen=bool(unread))
         if unread or finders or not regions:
@@ -379,6 +380,10 @@ class FrameDecoder:
         prefix = "prepared_" if new_view else ""
         if new_view:  # inverted or padded: the cheap pass never saw the region this way
             yield f"{prefix}plain", roi
+        if (
+            module_px >= 4 and min(roi.shape[:2]) >= 64
+        ):  # halving averages out noise and moire (try_downscale)
+            yield f"{prefix}half", cv2.resize(roi, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
         for name, fn in HARD_VARIANTS:
             if name.startswith("upscale") and (module_px > SMALL_MODULE_PX or roi.size > MAX_UPSCALE_INPUT):
                 continue

@@ -5,9 +5,10 @@
 
 Tests and benchmarks only. A frame is *readable at all* when the code's information survives its
 geometry: the module matrix, with every module whose centre falls outside the picture or under a
-finger blanked, rendered upright and clean, is read by zxing-cpp. Blur stays within physical reason
-(a streak of at most one module, a defocus disc of at most 0.55 module radius) and noise within a
-real sensor's. A draw that fails the check is drawn again, so every frame of a set passes it.
+finger blanked, rendered upright and clean, is read by zxing-cpp. Blur stays where a module's
+centre still differs from its neighbours' (a streak of at most 0.8 module, a defocus disc of at
+most 0.45 module radius, on top of the lens's own 0.4-0.6 px), noise within a real sensor's. A
+draw that fails the check is drawn again, so every frame of a set passes it.
 
     python -m drivers.camera.phone_set --out /tmp/hard --n 40 [--seed 0]
 
@@ -58,9 +59,9 @@ def draw_exposure(rng: np.random.Generator, kinds: Sequence[str], module_px: flo
     return sensor_sim.Exposure(
         gain=rng.uniform(6, 14) if low else rng.uniform(1, 2.5),
         read_noise_e=rng.uniform(4, 8) if low else rng.uniform(2, 4),
-        lens_sigma=rng.uniform(0.45, 0.7),
-        defocus_px=max(0.8, rng.uniform(0.35, 0.5) * module_px) if "defocus" in kinds else 0.0,
-        motion_px=max(1.5, rng.uniform(0.5, 1.0) * module_px) if "motion_blur" in kinds else 0.0,
+        lens_sigma=rng.uniform(0.4, 0.6),
+        defocus_px=max(0.6, rng.uniform(0.3, 0.45) * module_px) if "defocus" in kinds else 0.0,
+        motion_px=max(1.0, rng.uniform(0.4, 0.8) * module_px) if "motion_blur" in kinds else 0.0,
         motion_angle=rng.uniform(0, np.pi),
         bloom=rng.uniform(0.15, 0.4) if "bloom" in kinds else 0.03,
         sharpen=rng.uniform(0.2, 0.9),

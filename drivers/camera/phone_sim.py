@@ -12,7 +12,7 @@ The degradations a frame combines (2-4 of them, see ``phone_set``) are the ``KIN
 - ``low_light``: a dim room, analog gain 6-14 (shot and read noise);
 - ``bloom``: a screen 6-10x brighter than the room, its light bleeding into the dark modules;
 - ``glare``: a window's reflection, a soft band across the screen;
-- ``motion_blur`` / ``defocus``: a streak of 0.5-1 module, a disc of 0.35-0.55 module radius;
+- ``motion_blur`` / ``defocus``: a streak of 0.4-0.8 module, a disc of 0.3-0.45 module radius;
 - ``small``: 1.9-2.5 camera pixels per module (a phone held far away, a wide-angle camera);
 - ``cut_edge``: the corner without a finder pattern outside the picture, finders all inside;
 - ``dark_mode``: light modules on a dark screen.

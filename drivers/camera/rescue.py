@@ -28,7 +28,7 @@ Box = tuple[int, int, int, int]
 Pads = tuple[int, int, int, int]  # left, top, right, bottom
 
 CELL = 8  # pixels of the half-size binarisation per density cell (16 frame pixels)
-MIN_CELLS, MAX_CELLS = 6, 40  # a 1.9 px/module code of 57-77 modules spans 7-9 cells
+MIN_CELLS, MAX_CELLS = 6, 28  # a code of 57-77 modules at 1.9-2.6 px spans 7-13 cells, more with moire
 EDGE_PAD = 12  # frame pixels of quiet zone added where a small code's crop meets the frame's edge
 
 
