@@ -191,11 +191,12 @@ def finder_scan(gray: np.ndarray) -> tuple[list[Box], np.ndarray]:
     """
     h, w = gray.shape[:2]
     small = cv2.resize(
-        gray, (max(1, int(w * FINDER_SCALE)), max(1, int(h * FINDER_SCALE))), interpolation=cv2.INTER_LINEAR
+        gray, (max(1, int(w * FINDER_SCALE)), max(1, int(h * FINDER_SCALE))), interpolation=cv2.INTER_AREA
     )
-    bw = cv2.adaptiveThreshold(
-        small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, _FINDER_BLOCK, _FINDER_C
-    )
+    # adaptiveThreshold(MEAN_C, BINARY_INV) spelled as a box blur and a compare: the same pixels but
+    # at the borders, 0.1 ms less per frame, which pays for ``rescue.code_like_regions``
+    mean = cv2.blur(small, (_FINDER_BLOCK, _FINDER_BLOCK))
+    bw = cv2.compare(small, cv2.subtract(mean, _FINDER_C), cv2.CMP_LE)
     contours, hierarchy = cv2.findContours(bw, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
     if hierarchy is None:
         return [], bw
@@ -333,6 +334,8 @@ class FrameDecoder:
         finders, bw = finder_scan(gray)
         unread = [b for b in seen.unread if b[2] > 0 and b[3] > 0]  # zxing-cpp reports some as (0, 0, 0, 0)
         regions = rescue.code_like_regions(gray, bw, FINDER_SCALE)
+        if not finders:  # a small unread symbol with no finder seen: a small code, or part of one
+            regions += [b for b in unread if max(b[2], b[3]) < 160]
         candidate = bool(seen.unread or finders or regions)
         if not candidate and hard == "auto":
             return FrameResult()

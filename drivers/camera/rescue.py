@@ -85,10 +85,11 @@ def small_views(
         for inverted in (False, True) if normal_seen else (True, False):
             view = prepare(roi, inverted, pads)  # type: ignore[arg-type]
             name = "small_inverted" if inverted else "small"
-            up2 = upscale(view, 2.0)
+            up2, up3 = upscale(view, 2.0), upscale(view, 3.0)
             yield f"{name}_up2", up2
-            yield f"{name}_up2_sharpen", sharpen(up2, 2.0, 1.5)
-            yield f"{name}_up3_sharpen", sharpen(upscale(view, 3.0), 2.0, 1.5)
+            yield f"{name}_up2_sharpen", sharpen(up2, 1.5, 1.5)
+            yield f"{name}_up3", up3
+            yield f"{name}_up3_sharpen", sharpen(up3, 2.0, 1.5)
 
 
 def light_finders(gray: np.ndarray, finders: list[Box]) -> bool:
