@@ -351,14 +351,16 @@ class FrameDecoder:
     def _variants(
         self, gray: np.ndarray, unread: list[Box], finders: list[Box], regions: list[Box]
     ) -> Iterator[tuple[str, np.ndarray]]:
-        # finders or an unread symbol mean modules of 2.7 px or more: their region comes first
-        small_first = bool(regions) and not finders and not unread
+        # two finders or an unread symbol mean modules of 2.7 px or more: their region comes first
+        small_first = bool(regions) and len(finders) < 2 and not unread
         if small_first:
             yield from rescue.small_views(gray, regions, normal_seen=bool(unread))
         if unread or finders or not regions:
             yield from self._region_views(gray, unread, finders)
         if regions and not small_first:
             yield from rescue.small_views(gray, regions, normal_seen=bool(unread))
+        dark = rescue.light_finders(gray, finders) if finders else bool(regions) and not unread
+        yield from rescue.whole_frame_views(gray, dark=dark, small=bool(regions))
 
     def _region_views(
         self, gray: np.ndarray, unread: list[Box], finders: list[Box]
@@ -373,7 +375,7 @@ class FrameDecoder:
             pads = _edge_pads(box, pads, gray.shape, int(4 * module_px) + 4)
         yield from self._views(rescue.prepare(roi, dark, pads), module_px, dark or any(pads))
         if box is not None:  # the candidates may have misled the crop: the two best on the whole frame
-            view = rescue.prepare(gray, dark, pads)
+            view = rescue.prepare(gray, dark, (rescue.EDGE_PAD,) * 4)
             for name, fn in HARD_VARIANTS[:2]:
                 yield f"full_{name}", fn(view, module_px)
 

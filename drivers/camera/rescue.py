@@ -29,7 +29,8 @@ Pads = tuple[int, int, int, int]  # left, top, right, bottom
 
 CELL = 8  # pixels of the half-size binarisation per density cell (16 frame pixels)
 MIN_CELLS, MAX_CELLS = 6, 28  # a code of 57-77 modules at 1.9-2.6 px spans 7-13 cells, more with moire
-EDGE_PAD = 12  # frame pixels of quiet zone added where a small code's crop meets the frame's edge
+MAX_WHOLE_UPSCALE = 1280 * 720
+EDGE_PAD = 24  # frame pixels of quiet zone added where a small code's crop meets the frame's edge
 
 
 def code_like_regions(gray: np.ndarray, bw: np.ndarray, scale: float) -> list[Box]:
@@ -90,6 +91,18 @@ def small_views(
             yield f"{name}_up2_sharpen", sharpen(up2, 1.5, 1.5)
             yield f"{name}_up3", up3
             yield f"{name}_up3_sharpen", sharpen(up3, 2.0, 1.5)
+
+
+def whole_frame_views(gray: np.ndarray, *, dark: bool, small: bool) -> Iterator[tuple[str, np.ndarray]]:
+    """The last tries: the whole frame as the cheap pass never saw it.
+
+    Padded all round (a cut code whose finders misled the crop), inverted for a dark-mode code,
+    and upscaled 2x when the code looks small (30 ms on 1280x720: only within the budget).
+    """
+    view = prepare(gray, dark, (EDGE_PAD,) * 4)
+    yield "whole_padded", view
+    if small and gray.size <= MAX_WHOLE_UPSCALE:
+        yield "whole_up2", upscale(view, 2.0)
 
 
 def light_finders(gray: np.ndarray, finders: list[Box]) -> bool:
