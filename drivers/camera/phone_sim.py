@@ -189,17 +189,26 @@ def _glare_band(phone: Phone, rng: np.random.Generator) -> np.ndarray:
     return (np.exp(-0.5 * (dist / width) ** 2) * phone.glare_bed).astype(np.float32)
 
 
-def _moire(h: np.ndarray, shape: tuple[int, int], pitch: float, depth: float) -> np.ndarray:
-    """The screen's RGB stripe grid as the sensor point-samples it: beats where the pitches meet."""
-    rows, cols = shape
-    yy, xx = np.mgrid[0:rows, 0:cols].astype(np.float64)
+def _moire(h: np.ndarray, screen: np.ndarray, pitch: float, depth: float) -> np.ndarray:
+    """The screen's RGB stripe grid as the sensor point-samples it: beats where the pitches meet.
+
+    Computed only within the bounding box of the lit screen (``screen`` > 0): 1 elsewhere.
+    """
+    rows, cols = screen.shape[:2]
+    out = np.ones((rows, cols, 3), np.float32)
+    ys, xs = np.nonzero(screen.reshape(rows, cols) > 0)
+    if ys.size == 0:
+        return out
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float64)
     inv = np.linalg.inv(h)
     z = inv[2, 0] * xx + inv[2, 1] * yy + inv[2, 2]
     u = (inv[0, 0] * xx + inv[0, 1] * yy + inv[0, 2]) / z
     v = (inv[1, 0] * xx + inv[1, 1] * yy + inv[1, 2]) / z
     row = 1 - depth * 0.5 * (1 - np.cos(2 * np.pi * v / pitch))
     grid = [row * (1 - depth * 0.5 * (1 - np.cos(2 * np.pi * (u / pitch - c / 3)))) for c in (2, 1, 0)]
-    return np.stack(grid, axis=2).astype(np.float32)  # B, G, R sub-pixels side by side
+    out[y0:y1, x0:x1] = np.stack(grid, axis=2)  # B, G, R sub-pixels side by side
+    return out
 
 
 def compose(
@@ -225,7 +234,7 @@ def compose(
     light = emit * ratio * tint
     if "moire" in kinds:
         pitch = shrink * rng.uniform(0.7, 1.4)  # 0.7-1.4 camera pixels, in canvas pixels
-        light = light * _moire(h, (hh, w), pitch, rng.uniform(0.35, 0.7))
+        light = light * _moire(h, emit, pitch, rng.uniform(0.35, 0.7))
     scene = room * (1 - alpha) + albedo + light
     if "glare" in kinds:  # a reflection 15-40% as bright as the screen's white
         scene += warp(_glare_band(phone, rng))[:, :, None] * (ratio * rng.uniform(0.15, 0.4))
