@@ -125,6 +125,17 @@ def by_kind(shots: list[phone_set.Shot], hits: list[bool]) -> dict[str, list[int
     return dict(sorted(seen.items()))
 
 
+def print_hard(hard: dict[str, Any], shots: list[phone_set.Shot]) -> dict[str, dict[str, list[int]]]:
+    """The hard set's table; returns [read, seen] per kind for the zxing chain and bare zxing-cpp."""
+    print(f"hard set, {len(shots)} phone-in-hand frames: decoded, p50 ms, p99 ms")
+    for name, r in hard.items():
+        print(f"{name:10s} {r['rate']:8.3f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f}")
+    kinds = {name: by_kind(shots, hard[name]["hits"]) for name in ("zxing", "bare_zxing") if name in hard}
+    for name, table in kinds.items():
+        print(f"{name} per kind: " + ", ".join(f"{k} {a}/{b}" for k, (a, b) in table.items()))
+    return kinds
+
+
 def bench_idle_pipeline(tmp: Path, seed: int, seconds: float = 3.0, fps: float = 30.0) -> dict[str, float]:
     """A static scene (sensor noise only) played at 30 fps like a live camera."""
     n = int(seconds * fps)
@@ -248,12 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'decoder':8s} " + " ".join(f"{c:>17s}" for c in cols))
     for name, r in results.items():
         print(f"{name:8s} " + " ".join(f"{r[c]:17.3f}" for c in cols))
-    print(f"hard set, {args.hard} phone-in-hand frames: decoded, p50 ms, p99 ms")
-    for name, r in hard.items():
-        print(f"{name:10s} {r['rate']:8.3f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f}")
-    kinds = {name: by_kind(shots, hard[name]["hits"]) for name in ("zxing", "bare_zxing") if name in hard}
-    for name, table in kinds.items():
-        print(f"{name} per kind: " + ", ".join(f"{k} {a}/{b}" for k, (a, b) in table.items()))
+    kinds = print_hard(hard, shots)
     for label, r in idle.items():
         print(
             f"pipeline idle, {label} at 30 fps: {r['cpu_ms_per_frame']:.3f} ms CPU per frame in the "

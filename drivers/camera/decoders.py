@@ -178,6 +178,7 @@ _FINDER_BLOCK, _FINDER_C = 7, 3
 
 
 def finder_patterns(gray: np.ndarray) -> list[Box]:
+    """The boxes of :func:`finder_scan` alone."""
     return finder_scan(gray)[0]
 
 
@@ -280,7 +281,7 @@ def hard_region(
     x1 = min(w, int(max(s[2] for s in spans)))
     y1 = min(h, int(max(s[3] for s in spans)))
     # a side padded, or within 4 modules of the edge (perspective stretches the far corner past
-    # the parallelogram): crop to the edge itself, where ``_edge_pads`` adds a quiet zone
+    # the parallelogram): crop to the edge itself, where ``rescue.edge_pads`` adds a quiet zone
     near = 4 * module_px
     x0, y0 = (0 if pads[0] or x0 < near else x0), (0 if pads[1] or y0 < near else y0)
     x1, y1 = (w if pads[2] or x1 > w - near else x1), (h if pads[3] or y1 > h - near else y1)
@@ -372,7 +373,7 @@ class FrameDecoder:
         else:
             x, y, w, h = box
             roi = gray[y : y + h, x : x + w]
-            pads = _edge_pads(box, pads, gray.shape, int(4 * module_px) + 4)
+            pads = rescue.edge_pads(box, pads, gray.shape, int(4 * module_px) + 4)
         yield from self._views(rescue.prepare(roi, dark, pads), module_px, dark or any(pads))
         if box is not None:  # the candidates may have misled the crop: the two best on the whole frame
             view = rescue.prepare(gray, dark, (rescue.EDGE_PAD,) * 4)
@@ -393,14 +394,3 @@ class FrameDecoder:
             if name.startswith("upscale") and (module_px > SMALL_MODULE_PX or roi.size > MAX_UPSCALE_INPUT):
                 continue
             yield f"{prefix}{name}", fn(roi, module_px)
-
-
-def _edge_pads(box: Box, pads: rescue.Pads, shape: tuple[int, ...], quiet: int) -> rescue.Pads:
-    """Padding for a crop: on each side where it meets the frame's edge, at least a quiet zone.
-
-    A code seen reaching the edge knows its overhang (``pads``); one with fewer than three finders
-    does not, and a quiet zone there costs nothing when the code was not cut.
-    """
-    x, y, w, h = box
-    at_edge = (x <= 0, y <= 0, x + w >= shape[1], y + h >= shape[0])
-    return tuple(max(p, quiet) if edge else 0 for p, edge in zip(pads, at_edge, strict=True))  # type: ignore[return-value]

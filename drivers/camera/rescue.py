@@ -147,5 +147,16 @@ def overhang(span: tuple[float, float, float, float], shape: tuple[int, ...], mo
     return tuple(int(max(o, 0) + quiet) if o > -quiet else 0 for o in over)  # type: ignore[return-value]
 
 
+def edge_pads(box: Box, pads: Pads, shape: tuple[int, ...], quiet: int) -> Pads:
+    """Padding for a crop: on each side where it meets the frame's edge, at least a quiet zone.
+
+    A code seen reaching the edge knows its overhang (``pads``); one with fewer than three finders
+    does not, and a quiet zone there costs nothing when the code was not cut.
+    """
+    x, y, w, h = box
+    at_edge = (x <= 0, y <= 0, x + w >= shape[1], y + h >= shape[0])
+    return tuple(max(p, quiet) if edge else 0 for p, edge in zip(pads, at_edge, strict=True))  # type: ignore[return-value]
+
+
 def upscale(g: np.ndarray, factor: float) -> np.ndarray:
     return cv2.resize(g, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
