@@ -5,8 +5,10 @@
     text = decode_image_file("code.png")                    # b"OWT1:..." or None
 
 Modules: ``capture`` (URLs, frame readers, the latest-frame slot), ``decoders`` (zxing-cpp, pyzbar,
-OpenCV; the cheap and hard passes), ``filters`` (OWT texts, dedupe), ``source`` (``CameraSource``),
-``images`` (still PNG/JPEG files) and ``synth`` (degraded test frames; tests and benchmarks only).
+OpenCV; the cheap and hard passes), ``variants`` (the hard pass's image filters), ``rescue`` (dark
+mode, codes cut by the edge, small codes), ``filters`` (OWT texts, dedupe), ``source``
+(``CameraSource``), ``images`` (still PNG/JPEG files); tests and benchmarks only: ``synth``
+(degraded test frames), ``phone_sim``, ``sensor_sim`` and ``phone_set`` (the phone-in-hand set).
 """
 
 from drivers.camera.decoders import DECODERS, FrameDecoder, make_decoder
