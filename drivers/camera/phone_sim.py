@@ -1,6 +1,6 @@
 """A customer's phone held up to the terminal camera: the scene for the hard test set (tests and bench).
 
-Nothing here runs on a terminal. A wallet app's screen (status bar, the QR code, a line of text;
+Nothing here runs on a terminal. A wallet app's screen (status bar, the QR code, two lines of text;
 light or dark mode) inside a phone with a bezel, held by a hand, tilted in 3D in front of a
 cluttered room, is drawn in linear light and handed to ``sensor_sim`` (Bayer mosaic, noise, ISP,
 JPEG). ``phone_set`` draws whole seeded sets and checks that every frame is readable at all.
@@ -10,7 +10,8 @@ The degradations a frame combines (2-4 of them, see ``phone_set``) are the ``KIN
 - ``perspective``: the phone tilted 20-40 degrees (otherwise up to 12);
 - ``moire``: the screen's pixel grid point-sampled by the sensor near its own pitch;
 - ``low_light``: a dim room, analog gain 6-14 (shot and read noise);
-- ``bloom``: a screen 6-10x brighter than the room, its light bleeding into the dark modules;
+- ``bloom``: the screen (always 2-10x as bright as the room) metered to burn 1.8-3x over full
+  scale, its light bleeding into the dark modules (otherwise metering keeps it near full scale);
 - ``glare``: a window's reflection, a soft band across the screen;
 - ``motion_blur`` / ``defocus``: a streak of 0.4-0.8 module, a disc of 0.3-0.45 module radius;
 - ``small``: 1.9-2.5 camera pixels per module (a phone held far away, a wide-angle camera);
@@ -53,6 +54,8 @@ class Shot:
 
 @dataclass
 class Phone:
+    """A phone in a hand on a transparent canvas (pixels of ``SRC_MOD`` per module)."""
+
     emit: np.ndarray  # canvas-sized float32, the screen's emission 0..1 (0 off the screen)
     albedo: np.ndarray  # canvas-sized BGR float32: bezel, hand, the screen's own reflectance
     alpha: np.ndarray  # canvas-sized float32: 1 where the phone or the hand is
