@@ -30,6 +30,7 @@ Pads = tuple[int, int, int, int]  # left, top, right, bottom
 CELL = 8  # pixels of the half-size binarisation per density cell (16 frame pixels)
 MIN_CELLS, MAX_CELLS = 6, 28  # a code of 57-77 modules at 1.9-2.6 px spans 7-13 cells, more with moire
 MAX_WHOLE_UPSCALE = 1280 * 720
+MIN_SPREAD = 32.0  # grey-level standard deviation of a texture block that may be a code
 EDGE_PAD = 24  # frame pixels of quiet zone added where a small code's crop meets the frame's edge
 
 
@@ -58,7 +59,12 @@ def code_like_regions(gray: np.ndarray, bw: np.ndarray, scale: float) -> list[Bo
             continue
         if max(bw_, bh) > 2 * min(bw_, bh) or area < 0.35 * bw_ * bh:  # a tilted code fills ~half
             continue
-        out.append((int(x * s), int(y * s), int((bw_ + 1) * s), int((bh + 1) * s)))
+        box = (int(x * s), int(y * s), int((bw_ + 1) * s), int((bh + 1) * s))
+        bx, by, bw2, bh2 = box
+        # a code is two-tone: grey levels spread by 40-75 on the phone set, where sensor noise on
+        # a flat patch or dense texture of one tone spread by 5-25 (the bench's empty scenes)
+        if float(cv2.meanStdDev(gray[by : by + bh2 : 2, bx : bx + bw2 : 2])[1][0][0]) >= MIN_SPREAD:
+            out.append(box)
     return out
 
 
