@@ -204,10 +204,10 @@ def finder_scan(gray: np.ndarray) -> tuple[list[Box], np.ndarray]:
     tree = hierarchy[0]
     max_side = 0.15 * min(small.shape[:2])  # a finder pattern is 7 of a code's 53+ modules
     out: list[Box] = []
-    for i, contour in enumerate(contours):
-        child = tree[i][2]
-        if child < 0 or tree[child][2] < 0:
-            continue
+    children = tree[:, 2]
+    grandchildren = np.where(children >= 0, tree[children, 2], -1)  # index -1 wraps; masked here
+    for i in np.flatnonzero(grandchildren >= 0):  # the few contours nested three deep, not all
+        contour, child = contours[i], children[i]
         outer = cv2.contourArea(contour)
         if outer < 20:
             continue
