@@ -51,15 +51,17 @@ def code_like_regions(gray: np.ndarray, bw: np.ndarray, scale: float) -> list[Bo
         small = cv2.GaussianBlur(cv2.resize(gray, (w, h), interpolation=cv2.INTER_AREA), (0, 0), 0.7)
         bw = cv2.adaptiveThreshold(small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 7, 8)
         dense = _dense_cells(bw)
+    if not cv2.countNonZero(dense):  # most frames without a code: no labelling to pay for
+        return []
     n, _, stats, _ = cv2.connectedComponentsWithStats(dense, connectivity=8)
+    x, y, bw_, bh, area = stats[1:n].T
+    lo, hi = np.minimum(bw_, bh), np.maximum(bw_, bh)
+    # 6-28 cells a side, at most 2:1, and a tilted code's block fills about half its box
+    keep = (lo >= MIN_CELLS) & (hi <= MAX_CELLS) & (hi <= 2 * lo) & (area >= 0.35 * bw_ * bh)
     s = CELL / scale
     out: list[Box] = []
-    for x, y, bw_, bh, area in stats[1:n]:
-        if not (MIN_CELLS <= bw_ <= MAX_CELLS and MIN_CELLS <= bh <= MAX_CELLS):
-            continue
-        if max(bw_, bh) > 2 * min(bw_, bh) or area < 0.35 * bw_ * bh:  # a tilted code fills ~half
-            continue
-        box = (int(x * s), int(y * s), int((bw_ + 1) * s), int((bh + 1) * s))
+    for i in np.flatnonzero(keep):  # vectorised above: an empty frame loops over none
+        box = (int(x[i] * s), int(y[i] * s), int((bw_[i] + 1) * s), int((bh[i] + 1) * s))
         bx, by, bw2, bh2 = box
         # a code is two-tone: grey levels spread by 40-75 on the phone set, where sensor noise on
         # a flat patch or dense texture of one tone spread by 5-25 (the bench's empty scenes)
