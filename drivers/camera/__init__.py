@@ -5,8 +5,10 @@
     text = decode_image_file("code.png")                    # b"OWT1:..." or None
 
 Modules: ``capture`` (URLs, frame readers, the latest-frame slot), ``decoders`` (zxing-cpp, pyzbar,
-OpenCV; the cheap and hard passes), ``filters`` (OWT texts, dedupe), ``source`` (``CameraSource``),
-``images`` (still PNG/JPEG files); the degraded test frames are ``sim.camera_frames``.
+OpenCV; the cheap and hard passes), ``variants`` (the hard pass's image filters), ``rescue`` (dark
+mode, codes cut by the edge, small codes), ``filters`` (OWT texts, dedupe), ``source``
+(``CameraSource``), ``images`` (still PNG/JPEG files). The test frames are simulated in ``sim``:
+``sim.camera_frames`` (degraded scenes) and ``sim.phone_frames`` (a phone held up to the camera).
 """
 
 from drivers.camera.decoders import DECODERS, FrameDecoder, make_decoder

@@ -10,21 +10,27 @@ rotation, inversion and downscaling tries off: QR detection is rotation-invarian
 Most frames with a code end there. The **hard pass** runs only when the frame looks QR-like: the
 decoder saw a symbol it could not read (zxing's error results, OpenCV's corners without text), or
 a cheap finder-pattern check (contours nested three deep, 7:5:3, on a half-size adaptive
-binarisation, under a millisecond) found candidates. It retries on a region around the candidates
-with sharpening, CLAHE, Otsu and adaptive binarisation and upscaling of small codes. A frame with
-no code so costs one decoder call plus the finder check; see ``scripts/bench_camera.py``.
+binarisation, under a millisecond) found candidates, or a block of fine texture stands out there
+(``rescue.code_like_regions``: a code too small for its finders to survive the halving). It retries
+on a region around the candidates with sharpening, CLAHE, Otsu and adaptive binarisation and
+upscaling of small codes, inverted for dark-mode codes and padded for codes cut by the edge
+(``rescue``). A frame with no code so costs one decoder call plus the finder check; see
+``scripts/bench_camera.py``.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import cv2
 import numpy as np
+
+from drivers.camera import rescue
+from drivers.camera.variants import HARD_VARIANTS
 
 log = logging.getLogger("drivers.camera")
 
@@ -172,30 +178,36 @@ _FINDER_BLOCK, _FINDER_C = 7, 3
 
 
 def finder_patterns(gray: np.ndarray) -> list[Box]:
+    """The boxes of :func:`finder_scan` alone."""
+    return finder_scan(gray)[0]
+
+
+def finder_scan(gray: np.ndarray) -> tuple[list[Box], np.ndarray]:
     """Boxes (frame pixels) of QR finder-pattern look-alikes: a dark ring, a light ring, a dark core.
 
     A contour with a grandchild on a half-size adaptive binarisation, area ratios near 49:25:9 and a
     square outline (it fills at least 80% of its rotated bounding box: bullseyes are refused).
     Cheap (under a millisecond on 1280x720) and permissive: it only decides whether the hard pass
-    is worth running, and where.
+    is worth running, and where. The binarisation comes back too, for ``rescue.code_like_regions``.
     """
     h, w = gray.shape[:2]
     small = cv2.resize(
-        gray, (max(1, int(w * FINDER_SCALE)), max(1, int(h * FINDER_SCALE))), interpolation=cv2.INTER_LINEAR
+        gray, (max(1, int(w * FINDER_SCALE)), max(1, int(h * FINDER_SCALE))), interpolation=cv2.INTER_AREA
     )
-    bw = cv2.adaptiveThreshold(
-        small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, _FINDER_BLOCK, _FINDER_C
-    )
+    # adaptiveThreshold(MEAN_C, BINARY_INV) spelled as a box blur and a compare: the same pixels but
+    # at the borders, 0.1 ms less per frame, which pays for ``rescue.code_like_regions``
+    mean = cv2.blur(small, (_FINDER_BLOCK, _FINDER_BLOCK))
+    bw = cv2.compare(small, cv2.subtract(mean, _FINDER_C), cv2.CMP_LE)
     contours, hierarchy = cv2.findContours(bw, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
     if hierarchy is None:
-        return []
+        return [], bw
     tree = hierarchy[0]
     max_side = 0.15 * min(small.shape[:2])  # a finder pattern is 7 of a code's 53+ modules
     out: list[Box] = []
-    for i, contour in enumerate(contours):
-        child = tree[i][2]
-        if child < 0 or tree[child][2] < 0:
-            continue
+    children = tree[:, 2]
+    grandchildren = np.where(children >= 0, tree[children, 2], -1)  # index -1 wraps; masked here
+    for i in np.flatnonzero(grandchildren >= 0):  # the few contours nested three deep, not all
+        contour, child = contours[i], children[i]
         outer = cv2.contourArea(contour)
         if outer < 20:
             continue
@@ -211,70 +223,12 @@ def finder_patterns(gray: np.ndarray) -> list[Box]:
             continue
         s = 1 / FINDER_SCALE
         out.append((int(x * s), int(y * s), int(bw_ * s), int(bh * s)))
-    return out
+    return out, bw
 
 
 # --- the hard pass ---------------------------------------------------------------------------------
 
 
-def _sharpen(g: np.ndarray, sigma: float = 1.5, amount: float = 1.5) -> np.ndarray:
-    return cv2.addWeighted(g, 1 + amount, cv2.GaussianBlur(g, (0, 0), sigma), -amount, 0)
-
-
-def _clahe(g: np.ndarray) -> np.ndarray:
-    return cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8)).apply(g)
-
-
-def _otsu(g: np.ndarray) -> np.ndarray:
-    return cv2.threshold(cv2.GaussianBlur(g, (3, 3), 0), 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[1]
-
-
-def _adaptive(g: np.ndarray, module_px: float) -> np.ndarray:
-    block = min(51, max(11, int(module_px * 6) | 1))  # a box filter: the cost does not grow with it
-    return cv2.adaptiveThreshold(g, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, block, 4)
-
-
-def _denoise_sharpen(g: np.ndarray) -> np.ndarray:
-    return _sharpen(cv2.GaussianBlur(g, (0, 0), 0.8), 2.0, 2.0)
-
-
-def _denoise_clahe(g: np.ndarray) -> np.ndarray:
-    return cv2.createCLAHE(clipLimit=4.0, tileGridSize=(8, 8)).apply(cv2.GaussianBlur(g, (0, 0), 0.8))
-
-
-def _bilateral_clahe(g: np.ndarray) -> np.ndarray:
-    return _clahe(cv2.bilateralFilter(g, 5, 30, 5))
-
-
-def _normalise(g: np.ndarray, sigma: float = 16.0) -> np.ndarray:
-    """Local mean and contrast evened out: a shadow edge or a vignette across the code vanishes."""
-    f = g.astype(np.float32)
-    mean = cv2.GaussianBlur(f, (0, 0), sigma)
-    dev = f - mean
-    spread = cv2.sqrt(cv2.GaussianBlur(dev * dev, (0, 0), sigma)) + 4.0
-    return np.clip(dev / spread * 50 + 128, 0, 255).astype(np.uint8)
-
-
-def _upscale(g: np.ndarray, factor: float = 2.0) -> np.ndarray:
-    return cv2.resize(g, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
-
-
-Variant = tuple[str, Callable[[np.ndarray, float], np.ndarray]]
-
-# Ordered by how often each rescued a frame the cheap pass missed on the degraded set (make_frames);
-# each is a few milliseconds on a 1280x720 frame and less on the usual crop.
-HARD_VARIANTS: tuple[Variant, ...] = (
-    ("denoise_sharpen", lambda g, m: _denoise_sharpen(g)),
-    ("adaptive", lambda g, m: _adaptive(g, m)),
-    ("denoise_clahe", lambda g, m: _denoise_clahe(g)),
-    ("sharpen", lambda g, m: _sharpen(g)),
-    ("bilateral_clahe", lambda g, m: _bilateral_clahe(g)),
-    ("clahe", lambda g, m: _clahe(g)),
-    ("otsu", lambda g, m: _otsu(g)),
-    ("normalise", lambda g, m: _normalise(g)),
-    ("upscale_sharpen", lambda g, m: _sharpen(_upscale(g), 2.0, 1.5)),
-    ("upscale_adaptive", lambda g, m: _adaptive(_upscale(g), 2 * m)),
-)
 SMALL_MODULE_PX = 4.0  # upscale only codes whose modules look smaller than this
 MAX_UPSCALE_INPUT = 640 * 480
 
@@ -284,15 +238,19 @@ def _grow(box: Box, by: float) -> tuple[float, float, float, float]:
     return x - by, y - by, x + w + by, y + h + by
 
 
-def hard_region(unread: list[Box], finders: list[Box], shape: tuple[int, ...]) -> tuple[Box | None, float]:
-    """Where the hard pass should look (``None``: the whole frame) and the estimated module size.
+def hard_region(
+    unread: list[Box], finders: list[Box], shape: tuple[int, ...]
+) -> tuple[Box | None, float, rescue.Pads]:
+    """Where the hard pass should look (``None``: the whole frame), the module size, the padding.
 
     A decoder's unread symbol may be the whole code or only the part it could sample, so it is
     grown by half its size. Three finder patterns are three corners of the code: the fourth is
     where the parallelogram closes. Fewer finders leave the code anywhere within 11 finder widths
-    (a finder is 7 of at most 77 modules).
+    (a finder is 7 of at most 77 modules). The padding is what a code seen reaching the frame's
+    edge (three finders, or an unread symbol) needs to be sampled past it (``rescue.overhang``).
     """
     h, w = shape[:2]
+    edge: list[tuple[float, float, float, float]] = [(x, y, x + bw, y + bh) for x, y, bw, bh in unread]
     spans: list[tuple[float, float, float, float]] = [_grow(b, 0.5 * max(b[2], b[3]) + 8) for b in unread]
     module_px = SMALL_MODULE_PX
     if finders:
@@ -306,20 +264,30 @@ def hard_region(unread: list[Box], finders: list[Box], shape: tuple[int, ...]) -
             fourth = centres[(k + 1) % 3] + centres[(k + 2) % 3] - centres[k]
             pts = np.vstack([centres, fourth])
             lo, hi = pts.min(0) - 1.5 * size, pts.max(0) + 1.5 * size
+            code = (pts.min(0) - size / 2, pts.max(0) + size / 2)  # the finder centres are 3.5 modules in
+            edge.append((float(code[0][0]), float(code[0][1]), float(code[1][0]), float(code[1][1])))
         else:
             lo, hi = centres.min(0) - 11 * size, centres.max(0) + 11 * size
         spans.append((float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])))
     elif unread:
         module_px = float(np.median([max(b[2], b[3]) for b in unread])) / 75
+    pads = (0, 0, 0, 0)
+    for e in edge:
+        pads = tuple(max(a, b) for a, b in zip(pads, rescue.overhang(e, shape, module_px), strict=True))  # type: ignore[assignment]
     if not spans:
-        return None, module_px
+        return None, module_px, pads
     x0 = max(0, int(min(s[0] for s in spans)))
     y0 = max(0, int(min(s[1] for s in spans)))
     x1 = min(w, int(max(s[2] for s in spans)))
     y1 = min(h, int(max(s[3] for s in spans)))
+    # a side padded, or within 4 modules of the edge (perspective stretches the far corner past
+    # the parallelogram): crop to the edge itself, where ``rescue.edge_pads`` adds a quiet zone
+    near = 4 * module_px
+    x0, y0 = (0 if pads[0] or x0 < near else x0), (0 if pads[1] or y0 < near else y0)
+    x1, y1 = (w if pads[2] or x1 > w - near else x1), (h if pads[3] or y1 > h - near else y1)
     if x1 - x0 < 16 or y1 - y0 < 16 or (x1 - x0) * (y1 - y0) > 0.6 * w * h:
-        return None, module_px
-    return (x0, y0, x1 - x0, y1 - y0), module_px
+        return None, module_px, pads
+    return (x0, y0, x1 - x0, y1 - y0), module_px, pads
 
 
 @dataclass(slots=True)
@@ -364,11 +332,15 @@ class FrameDecoder:
             return FrameResult([s.text for s in seen.symbols], "cheap", True)
         if hard == "never":
             return FrameResult(candidate=bool(seen.unread))
-        finders = finder_patterns(gray)
-        candidate = bool(seen.unread or finders)
+        finders, bw = finder_scan(gray)
+        unread = [b for b in seen.unread if b[2] > 0 and b[3] > 0]  # zxing-cpp reports some as (0, 0, 0, 0)
+        regions = rescue.code_like_regions(gray, bw, FINDER_SCALE)
+        if not finders:  # a small unread symbol with no finder seen: a small code, or part of one
+            regions += [b for b in unread if max(b[2], b[3]) < 160]
+        candidate = bool(seen.unread or finders or regions)
         if not candidate and hard == "auto":
             return FrameResult()
-        for name, image in self._variants(gray, seen.unread, finders):
+        for name, image in self._variants(gray, unread, finders, regions):
             found = self.decoder.read(image).symbols
             if found:
                 return FrameResult([s.text for s in found], f"hard:{name}", True)
@@ -378,18 +350,47 @@ class FrameDecoder:
         return FrameResult(candidate=candidate)
 
     def _variants(
+        self, gray: np.ndarray, unread: list[Box], finders: list[Box], regions: list[Box]
+    ) -> Iterator[tuple[str, np.ndarray]]:
+        # two finders or an unread symbol mean modules of 2.7 px or more: their region comes first
+        small_first = bool(regions) and len(finders) < 2 and not unread
+        if small_first:
+            yield from rescue.small_views(gray, regions, normal_seen=bool(unread))
+        if unread or finders or not regions:
+            yield from self._region_views(gray, unread, finders)
+        if regions and not small_first:
+            yield from rescue.small_views(gray, regions, normal_seen=bool(unread))
+        dark = rescue.light_finders(gray, finders) if finders else bool(regions) and not unread
+        yield from rescue.whole_frame_views(gray, dark=dark, small=bool(regions))
+
+    def _region_views(
         self, gray: np.ndarray, unread: list[Box], finders: list[Box]
     ) -> Iterator[tuple[str, np.ndarray]]:
-        box, module_px = hard_region(unread, finders, gray.shape)
+        box, module_px, pads = hard_region(unread, finders, gray.shape)
+        dark = rescue.light_finders(gray, finders)
         if box is None:
             roi = gray
         else:
             x, y, w, h = box
             roi = gray[y : y + h, x : x + w]
+            pads = rescue.edge_pads(box, pads, gray.shape, int(4 * module_px) + 4)
+        yield from self._views(rescue.prepare(roi, dark, pads), module_px, dark or any(pads))
+        if box is not None:  # the candidates may have misled the crop: the two best on the whole frame
+            view = rescue.prepare(gray, dark, (rescue.EDGE_PAD,) * 4)
+            for name, fn in HARD_VARIANTS[:2]:
+                yield f"full_{name}", fn(view, module_px)
+
+    @staticmethod
+    def _views(roi: np.ndarray, module_px: float, new_view: bool) -> Iterator[tuple[str, np.ndarray]]:
+        """The variants of one region, inverted or padded if ``new_view``."""
+        prefix = "prepared_" if new_view else ""
+        if new_view:  # inverted or padded: the cheap pass never saw the region this way
+            yield f"{prefix}plain", roi
+        if (
+            module_px >= 4 and min(roi.shape[:2]) >= 64
+        ):  # halving averages out noise and moire (try_downscale)
+            yield f"{prefix}half", cv2.resize(roi, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
         for name, fn in HARD_VARIANTS:
             if name.startswith("upscale") and (module_px > SMALL_MODULE_PX or roi.size > MAX_UPSCALE_INPUT):
                 continue
-            yield name, fn(roi, module_px)
-        if box is not None:  # the candidates may have misled the crop: the two best on the whole frame
-            for name, fn in HARD_VARIANTS[:2]:
-                yield f"full_{name}", fn(gray, module_px)
+            yield f"{prefix}{name}", fn(roi, module_px)
