@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from collector.db import Tx, cvalue
-from pos.sync import protocol as p
+from pos.wire import protocol as p
 
 
 def check_exposure(

@@ -27,7 +27,7 @@ from collector.db import Tx
 from collector.judge import judge_rows
 from collector.payments import store_payments
 from collector.reverify import Verdict
-from pos.sync import protocol as p
+from pos.wire import protocol as p
 
 log = logging.getLogger("collector")
 

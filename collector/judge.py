@@ -27,7 +27,7 @@ from typing import Any
 from collector.marks import Marks
 from collector.reverify import REFUSED, Verdict
 from pos import reasons
-from pos.sync import protocol as p
+from pos.wire import protocol as p
 
 FOREIGN_TERMINAL_ID = "foreign_terminal_id"
 FOREIGN_NFC_TOKEN = "foreign_nfc_token"

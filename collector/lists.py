@@ -21,9 +21,9 @@ from pathlib import Path
 from collector.db import Database, Tx
 from pos import cose, sigs
 from pos.errors import CborError, ListError
-from pos.sync import denylist
 from pos.tokens import TYP_DENY_LIST, TYP_TRUST_LIST
 from pos.trust import TrustList, parse_deny_list, parse_trust_list
+from pos.wire import denylist
 
 log = logging.getLogger("collector.lists")
 

@@ -28,8 +28,8 @@ from collector.exposure import check_exposure
 from collector.judge import DENIED_LIST_HELD, SELF_DUPLICATE, flag
 from collector.marks import Marks
 from collector.reverify import ACCEPTED, REFUSED, REJECTED, REVERSAL, Verdict
-from pos.sync import protocol as p
 from pos.tokens import TYP_DENY_LIST
+from pos.wire import protocol as p
 
 DOUBLE_SPEND = "double_spend"
 

@@ -24,10 +24,10 @@ from collector.lists import Lists
 from pos.decision import PaymentRequest, Policy, TerminalState
 from pos.errors import Decline
 from pos.keystore import KeySnapshot
-from pos.sync.protocol import BatchRow
 from pos.tokens import MODE_NFC, parse_token
 from pos.trust import TrustList
 from pos.verify import check_clock_and_lists, check_token
+from pos.wire.protocol import BatchRow
 
 ACCEPTED, REJECTED, IGNORED, REVERSAL = "accepted", "rejected", "ignored", "reversal"
 REFUSED = "refused"  # a terminal fault (``collector.judge``): stored as evidence, never credited

@@ -44,8 +44,8 @@ from pos import chain, sigs
 from pos.decision import Policy
 from pos.errors import ListError
 from pos.identity import TERMINAL_ID_RULE, valid_terminal_id
-from pos.sync import protocol as p
 from pos.tokens import TYP_DENY_LIST, TYP_TRUST_LIST
+from pos.wire import protocol as p
 
 log = logging.getLogger("collector")
 

@@ -1,6 +1,6 @@
 """Which enrolled terminal signed a GET request (list fetches, a terminal's own status).
 
-The terminal signs ``pos.sync.protocol.list_request_message(tid, path, time)`` with its
+The terminal signs ``pos.wire.protocol.list_request_message(tid, path, time)`` with its
 identity key and sends it in three headers. A request without them is still served (lists are
 public, signed by the scheme root); only a signed one is recorded against a terminal or may read
 that terminal's status. The time must lie within ``WINDOW_S`` of the collector's clock: the
@@ -16,7 +16,7 @@ from typing import Any
 from collector import marks
 from pos import sigs
 from pos.identity import valid_terminal_id
-from pos.sync import protocol as p
+from pos.wire import protocol as p
 
 WINDOW_S = 600
 

@@ -57,9 +57,9 @@ from pos import chain  # noqa: E402
 from pos.decision import PaymentRequest, Policy  # noqa: E402
 from pos.identity import Identity  # noqa: E402
 from pos.presentation import encode_text  # noqa: E402
-from pos.sync import protocol as p  # noqa: E402
 from pos.sync.enroll import enroll  # noqa: E402
 from pos.tokens import parse_token  # noqa: E402
+from pos.wire import protocol as p  # noqa: E402
 from tests.sync.harness import ENV, OPERATOR_TOKEN, POS_BIN, CollectorProc, make_scheme, new_terminal  # noqa: E402
 from tests.sync.pg import PgCluster, unavailable_reason  # noqa: E402
 

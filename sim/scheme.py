@@ -16,7 +16,7 @@ from typing import Any
 
 from pos.fsutil import atomic_write
 from pos.sigs import ALG_EDDSA
-from pos.sync.denylist import deny_payload
+from pos.wire.denylist import deny_payload
 from pos.wire.signing import (
     PrivateKey,
     alg_of,

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from collector.routes import served
 from collector.service import Reject
 from collector.terminal_auth import note_deny_served
-from pos.sync import protocol as p
+from pos.wire import protocol as p
 
 
 def _not_modified(request: Request, etag: str) -> bool:

@@ -10,7 +10,7 @@ from starlette.routing import Route
 from collector.routes import guard_tokens, note_failed_token, read_body, require_token, served
 from collector.service import Reject
 from collector.terminal_auth import signed_by
-from pos.sync import protocol as p
+from pos.wire import protocol as p
 
 ENROLL_MAX_BODY = 4096
 

@@ -5,5 +5,5 @@ so the collector can prove nothing was skipped or altered; the collector answers
 "already have it" counts as acknowledged, which makes every retry harmless. See docs/sync.md.
 
 This package never imports ``drivers``, ``ui`` or ``collector``; the collector imports
-``pos.sync.protocol`` and ``pos.sync.denylist`` so both ends share one wire format.
+``pos.wire.protocol`` and ``pos.wire.denylist`` so both ends share one wire format.
 """

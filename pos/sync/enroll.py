@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 
 from pos.identity import TERMINAL_ID_RULE, Identity, valid_terminal_id
-from pos.sync import protocol as p
 from pos.sync.settings import SyncSettings
 from pos.sync.state import SyncState
 from pos.sync.transport import SyncError, make_client, read_capped
+from pos.wire import protocol as p
 
 ENROLL_PATH = "/v1/enroll"
 

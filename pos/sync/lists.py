@@ -21,11 +21,11 @@ import httpx
 from pos.errors import ListError
 from pos.identity import Identity
 from pos.keystore import KeyStore
-from pos.sync import denylist
-from pos.sync import protocol as p
 from pos.sync.state import SyncState
 from pos.sync.transport import SyncError, read_capped
 from pos.trust import MAX_DENY_LIST_BYTES, MAX_TRUST_LIST_BYTES
+from pos.wire import denylist
+from pos.wire import protocol as p
 
 log = logging.getLogger("pos.sync.lists")
 
@@ -49,7 +49,7 @@ class RefreshResult:
 
 
 def list_auth_headers(identity: Identity, terminal_id: str, path: str, now: int) -> dict[str, str]:
-    """The signed headers of a list request (``pos.sync.protocol.list_request_message``)."""
+    """The signed headers of a list request (``pos.wire.protocol.list_request_message``)."""
     sig = identity.sign(p.list_request_message(terminal_id, path, now))
     return {p.HDR_TERMINAL: terminal_id, p.HDR_TIME: str(now), p.HDR_SIGNATURE: sig.hex()}
 

@@ -32,10 +32,10 @@ import httpx
 
 from pos.journal import Journal
 from pos.schema import STATE_PENDING
-from pos.sync import protocol as p
 from pos.sync.settings import SyncSettings
 from pos.sync.state import SyncState
 from pos.sync.transport import Backoff, SyncError, read_capped
+from pos.wire import protocol as p
 
 log = logging.getLogger("pos.sync")
 

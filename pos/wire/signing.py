@@ -55,7 +55,7 @@ def sign1(
 
 def sign_payload(payload: bytes, key: PrivateKey) -> bytes:
     """A COSE_Sign1 ``[{1: alg}, {}, payload, sig]`` over already-encoded payload bytes (lists)."""
-    from pos.sync.denylist import encode_sign1
+    from pos.wire.denylist import encode_sign1
 
     protected = cbor2.dumps({1: alg_of(key)})
     return encode_sign1(protected, payload, raw_sign(key, sig_structure(protected, payload)))

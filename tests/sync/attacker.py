@@ -1,7 +1,7 @@
 """An attacker terminal: legitimately enrolled, it signs batches it crafted itself.
 
 It holds its own identity key and uses only the project's own protocol code (``pos.chain``,
-``pos.sync.protocol``), so whatever it sends is exactly what a stolen or rooted terminal could
+``pos.wire.protocol``), so whatever it sends is exactly what a stolen or rooted terminal could
 send: rows with any terminal id, any time, any token, chained and signed correctly.
 """
 
@@ -18,10 +18,10 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from pos import chain
 from pos.identity import Identity
-from pos.sync import protocol as p
 from pos.sync.enroll import enroll
 from pos.sync.lists import list_auth_headers
 from pos.tokens import MODE_NFC, parse_token
+from pos.wire import protocol as p
 from tests.sync.harness import OPERATOR_TOKEN
 
 # The order of the P-256 group: (r, n - s) verifies wherever (r, s) does.

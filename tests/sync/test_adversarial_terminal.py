@@ -258,7 +258,7 @@ LOOK_ALIKES = ["SHOP\u200b-A", "SHOP-A\n", "SHOP-\u0410", "", "x" * 65, "SHOP A"
 @pytest.mark.parametrize("tid", LOOK_ALIKES)
 def test_look_alike_terminal_id_is_refused_at_enrollment(coll: CollectorProc, tid: str, tmp_path: Path):
     from pos.identity import Identity
-    from pos.sync import protocol as p
+    from pos.wire import protocol as p
 
     ident = Identity(tmp_path)
     t = int(time.time())

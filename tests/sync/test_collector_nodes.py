@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from pos.sync import protocol as p
 from pos.sync.service import sync_once
+from pos.wire import protocol as p
 from sim.netproxy import DEFAULT_WEIGHTS, FaultProxy
 from tests.sync.harness import (
     FAST,

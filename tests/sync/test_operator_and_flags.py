@@ -20,9 +20,9 @@ import pytest
 from collector import audit, export
 from pos import reasons
 from pos.keystore import KeyStore
-from pos.sync import protocol as p
 from pos.sync.lists import list_auth_headers
 from pos.sync.service import sync_once
+from pos.wire import protocol as p
 from tests.conftest import run_pos
 from tests.sync.attacker import Attacker, verdicts
 from tests.sync.conftest import DB_KINDS, db_url_for

@@ -24,11 +24,11 @@ from pos.journal import Journal
 from pos.journal_check import verify_journal
 from pos.keystore import KeyStore
 from pos.schema import counter_value
-from pos.sync import protocol as p
 from pos.sync.service import sync_once
 from pos.sync.status import queue_status
 from pos.sync.transport import make_client
 from pos.sync.uploader import Uploader
+from pos.wire import protocol as p
 from tests.conftest import run_pos
 from tests.sync.conftest import DB_KINDS, db_url_for
 from tests.sync.harness import (

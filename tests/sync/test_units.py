@@ -15,11 +15,11 @@ from collector.lists import Lists, ListSigner
 from collector.service import Collector, Reject
 from pos.errors import ConfigError, ListError
 from pos.keystore import KeyStore
-from pos.sync import denylist
-from pos.sync import protocol as p
 from pos.sync.settings import from_mapping
 from pos.sync.transport import Backoff
 from pos.trust import parse_deny_list
+from pos.wire import denylist
+from pos.wire import protocol as p
 from tests.sync.harness import SchemeEnv, new_terminal
 
 
