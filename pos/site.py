@@ -12,7 +12,7 @@ codes it names, no more (docs/site.md).
 Wire layout (big-endian, fixed fields, one datagram, at most ``MAX_DATAGRAM`` bytes)::
 
     "OWS1" | flags u8 | len u8 + site id | len u8 + terminal id | seq u64 | wallet id 8 |
-    counter u64 | token digest 32 | token exp u64 | committed at u64 |
+    counter u64 | token digest 32 | token exp u64 | committed at, ms u64 |
     [flags & 1: len u8 + gate group | passed at u64] | Ed25519 signature 64
 
 A fixed layout rather than CBOR: a receiver under a flood must find the claimed sender (and drop
@@ -57,7 +57,7 @@ class Announcement:
     counter: int
     token_digest: bytes
     token_exp: int
-    at: int  # when the sender committed the payment (its clock)
+    at_ms: int  # when the sender committed the payment, epoch milliseconds (its clock)
     group: str | None = None  # the gate group the wallet passed, for shared passback
     passed_at: int | None = None
 
@@ -72,9 +72,10 @@ def body(a: Announcement) -> bytes:
     """The signed part of the datagram."""
     flags = FLAG_PASSBACK if a.group is not None else 0
     out = MAGIC + bytes([flags]) + _name(a.site, "site id") + _name(a.terminal_id, "terminal id")
-    out += _FIXED.pack(a.seq, a.wallet_id, a.counter, a.token_digest, a.token_exp, a.at)
+    out += _FIXED.pack(a.seq, a.wallet_id, a.counter, a.token_digest, a.token_exp, a.at_ms)
     if a.group is not None:
-        out += _name(a.group, "gate group") + _U64.pack(a.passed_at if a.passed_at is not None else a.at)
+        passed = a.passed_at if a.passed_at is not None else a.at_ms // 1000
+        out += _name(a.group, "gate group") + _U64.pack(passed)
     return out
 
 

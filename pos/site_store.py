@@ -87,6 +87,7 @@ class SiteStore:
         self._passed: dict[bytes, int] = {}  # wallet id -> when it passed a gate of our group
         self._peers: dict[str, _Peer] = {}
         self.counts: dict[str, int] = {}
+        self.last: Announcement | None = None  # the latest accepted one (for the receiver's log)
 
     # -- the accept path (core thread) ----------------------------------------------------------
     def spent_by(self, wallet_id: bytes, counter: int, now: int) -> tuple[str, int] | None:
@@ -138,11 +139,12 @@ class SiteStore:
             return MALFORMED
         if not sigs.verify(key, sig, message):
             return FORGED
-        if now > a.token_exp + self.skew_s or a.at > now + self.skew_s:
+        if now > a.token_exp + self.skew_s or a.at_ms > (now + self.skew_s) * 1000:
             return STALE
         if not peer.fresh(a.seq):
             return REPEATED
         self.add(a, now)
+        self.last = a
         return ACCEPTED
 
     def add(self, a: Announcement, now: int) -> None:

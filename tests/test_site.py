@@ -54,8 +54,8 @@ def store(keys: dict[str, ed25519.Ed25519PrivateKey], tmp_path: Path) -> SiteSto
 def ann(
     tid: str = "A", seq: int = 1, wallet: bytes = b"W" * 8, counter: int = 7, **kw: object
 ) -> Announcement:
-    fields: dict[str, object] = dict(site=SITE, terminal_id=tid, seq=seq, wallet_id=wallet, counter=counter,
-                                     token_digest=bytes(32), token_exp=NOW + 60, at=NOW)  # fmt: skip
+    fields: dict[str, object] = dict(site=SITE, terminal_id=tid, seq=seq, wallet_id=wallet, counter=counter)
+    fields.update(token_digest=bytes(32), token_exp=NOW + 60, at_ms=NOW * 1000)
     fields.update(kw)
     return Announcement(**fields)  # type: ignore[arg-type]
 
@@ -99,7 +99,7 @@ def test_a_replayed_announcement_is_dropped(store: SiteStore, keys) -> None:
 
 def test_a_stale_announcement_is_dropped(store: SiteStore, keys) -> None:
     expired = encode(ann(token_exp=NOW - 31), keys["A"].sign)  # past exp + skew: nothing to protect
-    future = encode(ann(seq=2, at=NOW + 300), keys["A"].sign)
+    future = encode(ann(seq=2, at_ms=(NOW + 300) * 1000), keys["A"].sign)
     assert store.receive(expired, NOW, 0.0) == STALE
     assert store.receive(future, NOW, 0.0) == STALE
 

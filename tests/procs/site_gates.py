@@ -53,7 +53,7 @@ class Member:
             seq = self.seq
         now = int(time.time())
         a = Announcement(SITE, tid or self.terminal_id, seq, wallet_id, counter, bytes(32),
-                         exp if exp is not None else now + 60, now)  # fmt: skip
+                         exp if exp is not None else now + 60, now * 1000)  # fmt: skip
         return encode(a, (key or self.key).sign)
 
 

@@ -26,7 +26,7 @@ from pos import chain
 from pos.config import Config
 from pos.errors import ConfigError
 from pos.site import MAX_DATAGRAM, Announcement, Membership, encode, load_membership
-from pos.site_store import SiteStore
+from pos.site_store import ACCEPTED, SiteStore
 from pos.tokens import Token
 
 log = logging.getLogger("pos.site")
@@ -112,7 +112,7 @@ class SiteLink:
         s = self.store
         a = Announcement(
             s.membership.site, s.self_id, seq, token.cert.wallet_id, token.counter,
-            chain.token_digest(token.raw), token.exp, now,
+            chain.token_digest(token.raw), token.exp, int(time.time() * 1000),
             s.group, now if s.group is not None else None,
         )  # fmt: skip
         try:
@@ -160,8 +160,20 @@ class SiteLink:
                         break
                     except OSError:
                         return
-                    receive(data, clock(), mono())
+                    if receive(data, clock(), mono()) == ACCEPTED:
+                        self._log_entry()
         sel.close()
+
+    def _log_entry(self) -> None:
+        """One line per entry taken: who made which (wallet, counter) decline here, for the audit
+        of a rogue member (docs/site.md), and how long it took to arrive (``lag_ms``)."""
+        a = self.store.last
+        if a is None:
+            return
+        fields = {"event": "site_entry", "from": a.terminal_id, "peer_seq": a.seq,
+                  "wallet_id": a.wallet_id.hex(), "counter": a.counter,
+                  "lag_ms": round(time.time() * 1000 - a.at_ms, 1)}  # fmt: skip
+        log.info("site entry", extra={"fields": fields})
 
     def close(self) -> None:
         self._stop.set()
