@@ -102,8 +102,9 @@ def provision(env: Any, data_dir: Path) -> bytes:
     return Identity(data_dir).public_raw
 
 
-def write_config(gate: SiteGate, peers: list[SiteGate] | None, members: Path, group: str | None,
+def write_config(gate: SiteGate, peers: list[SiteGate] | list[int] | None, members: Path, group: str | None,
                  passback_s: int = 60) -> Path:  # fmt: skip
+    """``peers``: the other gates, or the UDP ports to send to (a relay in between)."""
     lines = [
         "[terminal]", f'id = "{gate.name}"', 'currency = "EUR"', f'data_dir = "{gate.data_dir}"',
         "[ui]", 'mode = "gate"', "read_slice_s = 0.1",
@@ -111,7 +112,8 @@ def write_config(gate: SiteGate, peers: list[SiteGate] | None, members: Path, gr
         "[devices]", f'camera = "file:{gate.camera}?watch"', 'relay = "log:"',
     ]  # fmt: skip
     if peers is not None:
-        addrs = json.dumps([f"127.0.0.1:{p.port}" for p in peers])
+        ports = [p if isinstance(p, int) else p.port for p in peers]
+        addrs = json.dumps([f"127.0.0.1:{p}" for p in ports])
         lines += ["[site]", f'id = "{SITE}"', f'listen = "127.0.0.1:{gate.port}"', f"peers = {addrs}",
                   f'members = "{members}"']  # fmt: skip
         if group is not None:
