@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from collector import metrics
+from collector import metrics, site
 from collector.db import DatabaseError
 from collector.service import Collector, Reject
 from pos.sync import protocol as p
@@ -181,6 +181,7 @@ def create_app(
         Route("/v1/lists/trust", trust, methods=["GET"]),
         Route("/v1/lists/deny", deny, methods=["GET"]),
         Route("/v1/terminals/{tid:str}", terminal, methods=["GET"]),
+        Route("/v1/lists/site/{tid:str}", site.endpoint(lambda: collector.db), methods=["GET"]),  # issue 14
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]

@@ -44,6 +44,11 @@ _NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 MAX_MEMBERS = 4096
 
 
+def valid_name(text: str) -> bool:
+    """A site id, terminal id or gate group that fits an announcement."""
+    return _NAME.fullmatch(text) is not None
+
+
 class BadAnnouncement(ValueError):
     """A datagram that is not a well-formed announcement (dropped, counted as ``malformed``)."""
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from pos.config import Config
 from pos.errors import ConfigError
+from ui.cli import site as cmd_site
 from ui.runtime import provisioning
 
 TOKEN_ENV = "POS_OPERATOR_TOKEN"
@@ -56,6 +57,7 @@ def register(sub: Any) -> None:
     coll = sub.add_parser("collector", help="the reference collector server").add_subparsers(
         dest="collector_cmd", required=True
     )
+    cmd_site.register_collector(coll)  # issue 14: pos collector site add
     p = coll.add_parser("serve", help="serve the collector over HTTP(S)")
     p.add_argument("--db", required=True, help="sqlite:///PATH (default kind) or postgresql://...")
     p.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT (port 0: any free port)")

@@ -65,7 +65,7 @@ def build_context(
         if settings.mode == "vending" and vend is None:
             raise ConfigError(f"{cfg.source}: vending mode needs devices.vend")
         printer = receipts.open_configured(settings.devices.get("printer"))
-        site = site_link.attach(cfg, data_dir, terminal_id, core.terminal.journal.identity.sign)
+        site = site_link.attach(cfg, data_dir, terminal_id, core.terminal.journal.identity.sign, store.root)
         core.terminal.site = site  # read on the core thread only, from the next decision on
     except BaseException:
         core.close(clock())

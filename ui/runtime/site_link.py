@@ -24,15 +24,17 @@ from pathlib import Path
 
 from pos import chain
 from pos.config import Config
-from pos.errors import ConfigError
+from pos.errors import ConfigError, ListError
+from pos.sigs import PublicKey
 from pos.site import MAX_DATAGRAM, Announcement, Membership, encode, load_membership
 from pos.site_store import ACCEPTED, SiteStore
+from pos.sync.site_fetch import load_site_list
 from pos.tokens import Token
 
 log = logging.getLogger("pos.site")
 
+RELOAD_S = 10.0  # how often the collector's list is looked at again (a removed member drops out)
 QUEUE_MAX = 4096  # announcements waiting for the sender; beyond it the newest is dropped
-MEMBERS_FILE = "site-members.json"  # where the collector's list is kept once verified (pos/sync)
 
 
 def parse_addr(text: str, what: str) -> tuple[str, int]:
@@ -54,8 +56,10 @@ class SiteLink:
         peers: list[tuple[str, int]],
         multicast: tuple[str, int] | None = None,
         clock: Callable[[], int] = lambda: int(time.time()),
+        reload: Callable[[], Membership] | None = None,
     ) -> None:
         self.store = store
+        self.reload = reload  # the collector's list, installed again by the background sync
         self.sign = sign
         self.peers = list(peers)
         self.multicast = multicast
@@ -150,7 +154,11 @@ class SiteLink:
             sock.setblocking(False)
             sel.register(sock, selectors.EVENT_READ)
         receive, clock, mono = self.store.receive, self.clock, time.monotonic
+        next_reload = mono() + RELOAD_S
         while not self._stop.is_set():
+            if self.reload is not None and mono() >= next_reload:
+                next_reload = mono() + RELOAD_S
+                self._reload_members()
             for key, _ in sel.select(0.2):
                 sock: socket.socket = key.fileobj  # type: ignore[assignment]
                 for _ in range(256):  # drain a burst, then look at the stop flag again
@@ -163,6 +171,17 @@ class SiteLink:
                     if receive(data, clock(), mono()) == ACCEPTED:
                         self._log_entry()
         sel.close()
+
+    def _reload_members(self) -> None:
+        assert self.reload is not None
+        try:
+            members = self.reload()
+        except Exception as exc:  # noqa: BLE001 - keep the list in force; say why
+            log.error("site list not reloaded: %s", exc)
+            return
+        if members.members.keys() != self.store.membership.members.keys():
+            log.info("site list reloaded", extra={"fields": {"members": len(members.members)}})
+        self.store.membership = members  # one reference swap: the receiver is the only reader
 
     def _log_entry(self) -> None:
         """One line per entry taken: who made which (wallet, counter) decline here, for the audit
@@ -191,24 +210,37 @@ class SiteLink:
             log.info("site link off", extra={"fields": fields})
 
 
-def membership_for(cfg: Config, data_dir: Path) -> Membership:
-    """The local file when ``site.members`` names one, else the collector's verified list."""
+def membership_for(cfg: Config, data_dir: Path, root: PublicKey) -> Membership:
+    """The local file when ``site.members`` names one, else the collector's list that the sync
+    installed (``pos/sync/site_fetch.py``), verified again with the pinned root."""
     section = cfg.section("site")
-    path = section.members if section.members is not None else data_dir / MEMBERS_FILE
-    if section.members is not None and not path.is_absolute() and cfg.source != "<defaults>":
-        path = Path(cfg.source).parent / path
-    members = load_membership(path)
+    if section.members is None:
+        try:
+            found = load_site_list(data_dir, root)
+        except ListError as exc:
+            raise ConfigError(f"site: the collector's site list does not verify: {exc}") from None
+        if found is None:
+            raise ConfigError("site: no site.members file and no site list from the collector yet "
+                              "(`pos collector site add`, then `pos sync`)")  # fmt: skip
+        members, where = found[0], "the collector's site list"
+    else:
+        path = section.members
+        if not path.is_absolute() and cfg.source != "<defaults>":
+            path = Path(cfg.source).parent / path
+        members, where = load_membership(path), str(path)
     if members.site != section.id:
-        raise ConfigError(f"{path}: lists site {members.site!r}, but site.id is {section.id!r}")
+        raise ConfigError(f"{where}: lists site {members.site!r}, but site.id is {section.id!r}")
     return members
 
 
-def attach(cfg: Config, data_dir: Path, terminal_id: str, sign: Callable[[bytes], bytes]) -> SiteLink | None:
+def attach(
+    cfg: Config, data_dir: Path, terminal_id: str, sign: Callable[[bytes], bytes], root: PublicKey
+) -> SiteLink | None:
     """The site link a ``[site]`` section asks for (None without one)."""
     s = cfg.section("site")
     if s.id is None:
         return None
-    members = membership_for(cfg, data_dir)
+    members = membership_for(cfg, data_dir, root)
     if terminal_id not in members.members:
         log.warning("this terminal (%s) is not on site %s's membership list: its peers drop what it sends",
                     terminal_id, s.id)  # fmt: skip
@@ -219,6 +251,7 @@ def attach(cfg: Config, data_dir: Path, terminal_id: str, sign: Callable[[bytes]
         listen=parse_addr(s.listen, "site.listen") if s.listen else None,
         peers=[parse_addr(p, "site.peers") for p in s.peers],
         multicast=parse_addr(s.multicast, "site.multicast") if s.multicast else None,
+        reload=(lambda: membership_for(cfg, data_dir, root)) if s.members is None else None,
     )  # fmt: skip
     fields = {"event": "site_on", "site": s.id, "members": len(members.members), "listen": link.listening,
               "peers": len(s.peers), "group": s.group}  # fmt: skip
