@@ -33,6 +33,7 @@ log = logging.getLogger("drivers.camera")
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
 WATCH_POLL_S = 0.01  # a drop folder is listed 100 times a second: a new picture waits <= 10 ms
+WATCH_RETRIES = 50  # listings a half-written picture is retried for before it is skipped
 
 
 class CaptureError(Exception):
@@ -130,6 +131,7 @@ class FolderReader:
         if watch is not None:
             self._next = len(paths)  # pictures already there were shown before we looked
         self._closed = False
+        self._tries: dict[Path, int] = {}
 
     def read(self) -> Frame | None:
         while True:
@@ -137,6 +139,8 @@ class FolderReader:
                 i = self._next
                 self._next += 1
                 image = cv2.imread(str(self._paths[i]), cv2.IMREAD_COLOR)
+                if image is None and self._retry_later(i):
+                    break
                 if image is None:
                     log.warning("%s: skipping %s, not a readable image", self.url, self._paths[i].name)
                     continue
@@ -146,6 +150,19 @@ class FolderReader:
             time.sleep(WATCH_POLL_S)
             seen = set(self._paths)
             self._paths += [p for p in _image_files(self.watch) if p not in seen]
+
+    def _retry_later(self, i: int) -> bool:
+        """A dropped picture still being written is read again on the next listings (for half
+        a second), not skipped: whoever writes it need not know to rename."""
+        if self.watch is None:
+            return False
+        path = self._paths[i]
+        self._tries[path] = self._tries.get(path, 0) + 1
+        if self._tries[path] > WATCH_RETRIES:
+            return False
+        del self._paths[i]
+        self._next = i
+        return True
 
     def rewind(self) -> bool:
         if self.watch is None:
