@@ -85,7 +85,7 @@ def sync_once(
                     client, store, SyncState(data_dir), on_deny_installed=cleared
                 ).refresh()
                 report["lists"] = refreshed.as_json()
-                report["lists"]["site"] = fetch_site_list(client, data_dir, store.root, enr["terminal_id"])
+                report["site_list"] = fetch_site_list(client, data_dir, store.root, enr["terminal_id"])
                 now = int(time.time())
                 seen: dict[str, Any] = {"last_lists": {"time": now, **refreshed.as_json()}}
                 if not refreshed.as_json().get("errors"):  # the collector answered: the link is up

@@ -37,9 +37,9 @@ def test_site_add_publishes_a_signed_list_the_terminals_fetch_and_use(tmp_path: 
         unknown = run_pos_process([*add[:4], "GATE-NOPE", *add[6:]])
         assert unknown.returncode == 2 and b"not enrolled" in unknown.stderr
 
-        assert sync_once(terms[0].data_dir, FAST)["lists"]["site"] == "installed"
-        assert sync_once(terms[0].data_dir, FAST)["lists"]["site"] == "unchanged"
-        assert sync_once(terms[2].data_dir, FAST)["lists"]["site"] == "no_site"
+        assert sync_once(terms[0].data_dir, FAST)["site_list"] == "installed"
+        assert sync_once(terms[0].data_dir, FAST)["site_list"] == "unchanged"
+        assert sync_once(terms[2].data_dir, FAST)["site_list"] == "no_site"
         members, seq = load_site_list(terms[0].data_dir, env.root) or (None, 0)
         assert members is not None and members.site == "STATION-9" and seq == 1
         assert {t: k.public_bytes_raw() for t, k in members.members.items()} == {
@@ -51,7 +51,7 @@ def test_site_add_publishes_a_signed_list_the_terminals_fetch_and_use(tmp_path: 
         add3 = [*add[:4], "GATE-3", *add[6:]]
         assert run_pos_process(add3).returncode == 0
         old = (terms[0].data_dir / SITE_LIST_FILE).read_bytes()
-        assert sync_once(terms[0].data_dir, FAST)["lists"]["site"] == "installed"
+        assert sync_once(terms[0].data_dir, FAST)["site_list"] == "installed"
         assert len(load_site_list(terms[0].data_dir, env.root)[0].members) == 3  # type: ignore[index]
         assert parse_site_list(old, env.root)[1] == 1
     finally:
