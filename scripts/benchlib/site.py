@@ -6,8 +6,10 @@
   when the entry was stored minus A's wall clock right after its commit (one host, one clock).
 - ``accept_p99_ms_with_site`` beside ``accept_p99_ms_without``: ``Terminal.accept_text`` on a
   real disk journal (fsync), alternating between a terminal with a live ``SiteLink`` (real UDP
-  sockets; a peer stream of announcements arriving meanwhile, and its own sent to gate B) and
-  one without, in the same run.
+  sockets; a peer stream of announcements arriving meanwhile, and its own sent to gate C) and
+  one without, in the same run; ``--rounds`` rounds of fresh journals, the p99 reported being the
+  median of the rounds' p99s (one p99 of 1,000 samples is its 10th worst: fsync noise on a
+  shared machine moves it by 10 % from one round to the next).
 - ``announce_flood_drop_cpu_pct``: CPU of gate B's whole process (all threads, % of one core)
   while 10,000 datagrams a second arrive above the member's rate cap, minus its idle CPU.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import statistics
 import sys
 import threading
 import time
@@ -37,7 +40,8 @@ FLOOD_PER_S = 10_000
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--payments", type=int, default=40, help="payments at gate A to propagate")
-    p.add_argument("--accepts", type=int, default=1500, help="accepts per terminal (with / without)")
+    p.add_argument("--accepts", type=int, default=1000, help="accepts per terminal and round")
+    p.add_argument("--rounds", type=int, default=3, help="accept rounds; the p99s reported are their medians")
     p.add_argument("--flood-s", type=float, default=3.0, help="seconds of the 10,000/s flood")
 
 
@@ -152,29 +156,38 @@ def run(args: argparse.Namespace, scratch: Path) -> Report:
         flood_pct, idle_pct = _flood_cpu(gates[1], member, args.flood_s)
         stopped = gates[1].stop()
         counts = {k: stopped.get(k) for k in ("accepted", "flood", "forged", "unknown") if k in stopped}
-        with_site, without = _accepts(env, scratch, args.accepts, gates[2].port)
+        rounds = []
+        for r in range(args.rounds):
+            (scratch / f"round-{r}").mkdir()
+            rounds.append(_accepts(env, scratch / f"round-{r}", args.accepts, gates[2].port))
     finally:
         for g in gates:
             g.kill()
     prop = Stats.of(lags)
-    acc_w, acc_wo = Stats.of(with_site), Stats.of(without)
+    per_round = [(Stats.of(w), Stats.of(wo)) for w, wo in rounds]
+    acc_w, acc_wo = Stats.of([x for w, _ in rounds for x in w]), Stats.of([x for _, wo in rounds for x in wo])
+    p99_w = statistics.median(w.p99 for w, _ in per_round)
+    p99_wo = statistics.median(wo.p99 for _, wo in per_round)
+    spread = "; ".join(f"{w.p99:.2f}/{wo.p99:.2f}" for w, wo in per_round)
     report.check("spent propagation A -> B, C", "ms", prop.p99, PROP_TARGET_MS, f"p99 <= {PROP_TARGET_MS:g}",
                  p50=prop.p50, p99=prop.p99, note=f"{prop.n} entries ({args.payments} payments x 2 gates), "
                  f"max {prop.max:.1f} ms")  # fmt: skip
-    report.add(Row("accept without the site", "ms", acc_wo.p50, acc_wo.p99, note=f"{acc_wo.n} accepts"))
-    report.check("accept with the site", "ms", acc_w.p99, acc_wo.p99 * ACCEPT_SHARE, "p99 <= 1.05 x without",
-                 p50=acc_w.p50, p99=acc_w.p99, note=f"{acc_w.n} accepts, alternating with the one without; "
-                 "100 peer announcements/s arriving")  # fmt: skip
+    report.add(Row("accept without the site", "ms", acc_wo.p50, p99_wo,
+                   note=f"{acc_wo.n} accepts; p99 = median of {args.rounds} rounds' p99"))  # fmt: skip
+    report.check("accept with the site", "ms", p99_w, p99_wo * ACCEPT_SHARE, "p99 <= 1.05 x without",
+                 p50=acc_w.p50, p99=p99_w, note=f"{acc_w.n} accepts, alternating with the one without; "
+                 f"100 peer announcements/s arriving; per-round p99 with/without: {spread}")  # fmt: skip
     report.add(Row("flood of 10,000/s dropped: gate CPU", "% core", flood_pct, None,
                    note=f"above an idle {idle_pct:.1f} %; gate B's counters at stop: {counts}"))  # fmt: skip
     report.figures.update({
         "spent_propagation_ms_p50": prop.p50, "spent_propagation_ms_p99": prop.p99,
-        "accept_p50_ms_with_site": acc_w.p50, "accept_p99_ms_with_site": acc_w.p99,
-        "accept_p50_ms_without": acc_wo.p50, "accept_p99_ms_without": acc_wo.p99,
+        "accept_p50_ms_with_site": acc_w.p50, "accept_p99_ms_with_site": p99_w,
+        "accept_p50_ms_without": acc_wo.p50, "accept_p99_ms_without": p99_wo,
+        "accept_p99_ms_with_site_pooled": acc_w.p99, "accept_p99_ms_without_pooled": acc_wo.p99,
         "announce_flood_drop_cpu_pct": flood_pct, "announce_flood_idle_cpu_pct": idle_pct,
     })  # fmt: skip
     report.verdicts.update({
         "spent_propagation_ms_p99": "PASS" if prop.p99 <= PROP_TARGET_MS else "FAIL",
-        "accept_p99_ms_with_site": "PASS" if acc_w.p99 <= acc_wo.p99 * ACCEPT_SHARE else "FAIL",
+        "accept_p99_ms_with_site": "PASS" if p99_w <= p99_wo * ACCEPT_SHARE else "FAIL",
     })  # fmt: skip
     return report
