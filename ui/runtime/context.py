@@ -21,12 +21,12 @@ from ui.runtime.acceptance import Gate, Metrics
 from ui.runtime.devices import LogRelay, QueueSource, SyncProbe, VendSession, VoidFn
 from ui.runtime.operator import OperatorLog, OperatorPin
 from ui.runtime.settings import UiSettings
-from ui.runtime.site_link import SiteLink
 from ui.runtime.wedge import KeyBurstDetector
 from ui.runtime.worker import Core
 
 if TYPE_CHECKING:
     from drivers.printer import ReceiptPrinter
+    from ui.runtime.site_link import SiteLink  # sockets only when a [site] section opens one
 
 Hints = tuple[tuple[str, str], ...]  # (key, label) pairs for a screen's hint bar
 
