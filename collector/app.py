@@ -28,7 +28,7 @@ from starlette.types import ExceptionHandler
 
 from collector.access import Throttled
 from collector.db import DatabaseError
-from collector.routes import BODY_TIMEOUT_S, DEFAULT_MAX_BODY, Served, health, lists, terminals
+from collector.routes import BODY_TIMEOUT_S, DEFAULT_MAX_BODY, Served, health, lists, site, terminals
 from collector.service import Collector, Reject
 
 log = logging.getLogger("collector.http")
@@ -83,7 +83,7 @@ def create_app(
         Exception: _internal,
     }
     app = Starlette(
-        routes=[*terminals.ROUTES, *lists.ROUTES, *health.ROUTES],
+        routes=[*terminals.ROUTES, *lists.ROUTES, *site.ROUTES, *health.ROUTES],
         exception_handlers=handlers,
     )
     app.state.served = Served(collector, max_body, body_timeout_s, metrics_token)

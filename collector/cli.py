@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from collector import cli_operator
+from collector import cli_operator, cli_site
 from pos.errors import ConfigError
 
 OPERATOR_TOKEN_ENV = "POS_OPERATOR_TOKEN"
@@ -85,6 +85,7 @@ def register(sub: Any) -> None:
     p.add_argument("--out", type=Path, help="JSON lines to this file instead of stdout")
     p.set_defaults(handler=run_export)
     cli_operator.register(coll)  # deny, reinstate, audit
+    cli_site.register_collector(coll)  # site add (docs/site.md)
 
 
 def listen_address(text: str) -> tuple[str, int]:

@@ -134,6 +134,19 @@ class GateSection:
 
 
 @dataclass(frozen=True)
+class SiteSection:
+    """Terminals of one site share spent tokens over the LAN (docs/site.md). Off unless ``id`` is set."""
+
+    id: str | None = key(None, "site id; must equal the membership list's (1-64 of A-Z a-z 0-9 . _ -)")
+    listen: str | None = key(None, "HOST:PORT this terminal receives announcements on (UDP)")
+    peers: tuple[str, ...] = key((), "HOST:PORT of each other terminal, sent to by unicast UDP")
+    multicast: str | None = key(None, "GROUP:PORT: also send to (and join) this multicast group")
+    members: Path | None = key(None, "local membership file (JSON); unset: the collector's signed list")
+    group: str | None = key(None, "gate group: gates of one group also share passback")
+    peer_rate: float = key(200.0, "announcements per second taken from one member; more are dropped")
+
+
+@dataclass(frozen=True)
 class VendingSection:
     """Vending mode (price from the machine over MDB)."""
 
@@ -152,6 +165,7 @@ SECTIONS: dict[str, type] = {
     "counter": CounterSection,
     "gate": GateSection,
     "vending": VendingSection,
+    "site": SiteSection,
 }
 DEVICES_DOC = {
     "relay": "gate relay: log: (dry run) or an LCUS board's serial URL",
@@ -182,8 +196,17 @@ def _hints(section: type) -> dict[str, Any]:
     return typing.get_type_hints(section, vars(sys.modules[__name__]))
 
 
+def _is_list(base: Any) -> bool:
+    """``tuple[str, ...]``: a TOML array of strings (kept as a tuple: sections are frozen)."""
+    return typing.get_origin(base) is tuple
+
+
 def check_value(name: str, value: Any, annotation: Any, source: str) -> Any:
     base, _optional = base_type(annotation)
+    if _is_list(base):
+        if type(value) is not list or any(type(v) is not str for v in value):
+            raise ConfigError(f"{source}: {name} must be a list of strings, not {value!r}")
+        return tuple(value)
     want = _TOML_TYPES[base]
     if type(value) not in want:
         kinds = " or ".join("a number" if t is float else f"a {t.__name__}" for t in want)
@@ -233,8 +256,10 @@ def markdown() -> str:
         hints = _hints(cls)
         for f in dataclasses.fields(cls):
             base, optional = base_type(hints[f.name])
-            kind = {float: "number", Path: "path"}.get(base, base.__name__)
-            default = "unset" if f.default is None else f"`{f.default!r}`".replace("'", '"')
+            kind = {float: "number", Path: "path"}.get(base, getattr(base, "__name__", "?"))
+            kind = "list of strings" if _is_list(base) else kind
+            shown = list(f.default) if isinstance(f.default, tuple) else f.default
+            default = "unset" if f.default is None else f"`{shown!r}`".replace("'", '"')
             out.append(f"| `{f.name}` | {kind}{' (optional)' if optional else ''} | {default} | "
                        f"{f.metadata['doc']} |")  # fmt: skip
         out.append("")

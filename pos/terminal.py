@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from pos import reasons, velocity
 from pos.decision import Decision, PaymentRequest, Policy, TerminalState
@@ -23,6 +24,15 @@ from pos.tokens import MODE_NFC, Token, parse_token
 from pos.verify import check_clock_and_lists, check_token
 
 log = logging.getLogger("pos.terminal")
+
+
+class SiteLink(Protocol):
+    """The terminal's site (issue 14, docs/site.md): what the other terminals have spent, and
+    where this one tells them. Both calls return at once: no network on the accept path."""
+
+    def spent_by(self, wallet_id: bytes, counter: int, now: int) -> tuple[str, int] | None: ...
+
+    def committed(self, token: Token, seq: int, now: int) -> None: ...
 
 
 class Terminal:
@@ -38,6 +48,7 @@ class Terminal:
         self.keys = keystore
         self.policy = policy or Policy()
         self.journal = Journal(self.data_dir, head_every=head_every)
+        self.site: SiteLink | None = None
 
     @property
     def default_terminal_id(self) -> str:
@@ -68,7 +79,9 @@ class Terminal:
                 raise unreadable
             amount = token.amount if token.mode == MODE_NFC else request.amount
             assert amount is not None
+            self._check_site(token, request.now)
             seq = self.journal.commit(token, amount, request, self.policy)
+            self._announce(token, seq, request.now)
         except Decline as d:
             self._after_decline(d.reason, token, request)
             return Decision.declined(
@@ -92,6 +105,24 @@ class Terminal:
         fixed = self.journal.identity.fixed_terminal_id
         if fixed is not None and request.terminal_id != fixed:
             raise Decline(reasons.TERMINAL_MISMATCH, f"this terminal is enrolled as {fixed!r}")
+
+    def _check_site(self, token: Token, now: int) -> None:
+        """SPEC 3.3 across one site: a (wallet id, counter) another member committed is
+        ``replayed`` here too (and counts for velocity like a local replay). Checked where the
+        journal checks its own replays, so the SPEC 3.5 order stays: later rules come after."""
+        if self.site is None:
+            return
+        hit = self.site.spent_by(token.cert.wallet_id, token.counter, now)
+        if hit is not None:
+            raise Decline(reasons.REPLAYED, f"spent at {hit[0]} (seq {hit[1]}) of this site")
+
+    def _announce(self, token: Token, seq: int, now: int) -> None:
+        if self.site is None:
+            return
+        try:
+            self.site.committed(token, seq, now)
+        except Exception as exc:  # noqa: BLE001 - the payment is committed: it stays approved
+            log.error("could not announce payment %d to the site: %s", seq, exc)
 
     def _after_decline(self, reason: str, token: Token | None, request: PaymentRequest) -> None:
         if token is None or reason not in velocity.COUNTED:

@@ -5,6 +5,9 @@ URLs (``[devices] camera = ...``):
 - ``/dev/videoN`` (or a ``/dev/v4l/by-id/...`` link): a V4L2 camera through OpenCV;
 - ``file:PATH``: a video file, a single PNG/JPEG, or a folder of images read in natural sorted
   order (``frame_2`` before ``frame_10``); ``file:///abs/path`` works too;
+- ``file:DIR?watch``: a drop folder, watched like a live scene: every image that appears in it
+  later (not a dot-file: write ``.name`` then rename) is read once, with the wall clock as frame
+  time; it may start empty. What gate tests and kiosks that receive pictures use;
 - ``rtsp://``, ``rtsps://``, ``http://``, ``https://``: a network stream through FFmpeg.
 
 Every opener raises :class:`CaptureError` with a sentence a person can act on.
@@ -29,6 +32,8 @@ from drivers.camera.images import sniff_image
 log = logging.getLogger("drivers.camera")
 
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
+WATCH_POLL_S = 0.01  # a drop folder is listed 100 times a second: a new picture waits <= 10 ms
+WATCH_RETRIES = 50  # listings a half-written picture is retried for before it is skipped
 
 
 class CaptureError(Exception):
@@ -116,36 +121,64 @@ def _natural_key(path: Path) -> list[object]:
 class FolderReader:
     """PNG/JPEG files of a folder (or one file), in natural sorted order, at ``fps`` of media time."""
 
-    def __init__(self, url: str, paths: list[Path], fps: float) -> None:
+    def __init__(self, url: str, paths: list[Path], fps: float, watch: Path | None = None) -> None:
         self.url = url
         self.live = False
         self.fps = fps
         self._paths = paths
         self._next = 0
+        self.watch = watch  # the drop folder, listed again whenever every image in it was read
+        if watch is not None:
+            self._next = len(paths)  # pictures already there were shown before we looked
+        self._closed = False
+        self._tries: dict[Path, int] = {}
 
     def read(self) -> Frame | None:
-        while self._next < len(self._paths):
-            i = self._next
-            self._next += 1
-            image = cv2.imread(str(self._paths[i]), cv2.IMREAD_COLOR)
-            if image is None:
-                log.warning("%s: skipping %s, not a readable image", self.url, self._paths[i].name)
-                continue
-            return Frame(image, i, i / self.fps)
-        return None
+        while True:
+            while self._next < len(self._paths):
+                i = self._next
+                self._next += 1
+                image = cv2.imread(str(self._paths[i]), cv2.IMREAD_COLOR)
+                if image is None and self._retry_later(i):
+                    break
+                if image is None:
+                    log.warning("%s: skipping %s, not a readable image", self.url, self._paths[i].name)
+                    continue
+                return Frame(image, i, time.monotonic() if self.watch else i / self.fps)
+            if self.watch is None or self._closed:
+                return None
+            time.sleep(WATCH_POLL_S)
+            seen = set(self._paths)
+            self._paths += [p for p in _image_files(self.watch) if p not in seen]
+
+    def _retry_later(self, i: int) -> bool:
+        """A dropped picture still being written is read again on the next listings (for half
+        a second), not skipped: whoever writes it need not know to rename."""
+        if self.watch is None:
+            return False
+        path = self._paths[i]
+        self._tries[path] = self._tries.get(path, 0) + 1
+        if self._tries[path] > WATCH_RETRIES:
+            return False
+        del self._paths[i]
+        self._next = i
+        return True
 
     def rewind(self) -> bool:
-        self._next = 0
+        if self.watch is None:
+            self._next = 0
         return True
 
     def close(self) -> None:
+        """Also from another thread: a watching ``read`` returns None within ``WATCH_POLL_S``."""
+        self._closed = True
         self._next = len(self._paths)
 
 
 def _image_files(folder: Path) -> list[Path]:
     out = []
     for p in sorted(folder.iterdir(), key=_natural_key):
-        if not p.is_file():
+        if p.name.startswith(".") or not p.is_file():
             continue
         try:
             with open(p, "rb") as f:
@@ -165,9 +198,14 @@ def open_reader(
 ) -> FrameReader:
     """The frame reader for a camera URL; ``CaptureError`` with the reason when it cannot open."""
     if url.startswith("file:"):
-        path = Path(url[len("file:") :].removeprefix("//"))
+        target, _, query = url[len("file:") :].removeprefix("//").partition("?")
+        path = Path(target)
         if not path.exists():
             raise CaptureError(f"{url}: no such file or folder")
+        if query == "watch" and path.is_dir():
+            return FolderReader(url, _image_files(path), folder_fps, watch=path)
+        if query:
+            raise CaptureError(f"{url}: the only option is ?watch, on a folder")
         if path.is_dir():
             files = _image_files(path)
             if not files:

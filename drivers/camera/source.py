@@ -28,7 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from drivers.camera.capture import CaptureError, Frame, FrameReader, LatestSlot, open_reader
+from drivers.camera.capture import CaptureError, FolderReader, Frame, FrameReader, LatestSlot, open_reader
 from drivers.camera.decoders import FrameDecoder, make_decoder
 from drivers.camera.filters import Deduper, is_presentation, redact
 from pos.decision import PaymentRequest
@@ -160,6 +160,8 @@ class CameraSource:
     def close(self) -> None:
         """Stop both threads and release the device (idempotent)."""
         self._stop.set()
+        if isinstance(self._reader, FolderReader) and self._reader.watch is not None:
+            self._reader.close()  # a watching folder waits for pictures: tell it to stop
         self._slot.end()
         with self._cond:
             self._cond.notify_all()

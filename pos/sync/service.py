@@ -21,6 +21,7 @@ from pos.journal import DB_FILE, Journal
 from pos.keystore import KeyStore
 from pos.sync.lists import ListRefresher, list_auth_headers
 from pos.sync.settings import SyncSettings
+from pos.sync.site_fetch import fetch_site_list
 from pos.sync.state import SyncState
 from pos.sync.transport import Backoff, SyncError, make_client
 from pos.sync.uploader import PassResult, ProgressFn, Uploader
@@ -111,6 +112,7 @@ def sync_once(
                     client, store, SyncState(data_dir), on_deny_installed=cleared, auth=auth
                 ).refresh()
                 report["lists"] = refreshed.as_json()
+                report["site_list"] = fetch_site_list(client, data_dir, store.root, enr["terminal_id"])
                 now = int(time.time())
                 seen: dict[str, Any] = {"last_lists": {"time": now, **refreshed.as_json()}}
                 if not refreshed.as_json().get("errors"):  # the collector answered: the link is up

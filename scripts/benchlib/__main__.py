@@ -1,4 +1,4 @@
-"""``scripts/bench [core|drivers|sync|ui|all] [--json]``: run benchmark suites, print a table.
+"""``scripts/bench [core|drivers|sync|ui|site|all] [--json]``: run benchmark suites, print a table.
 
 With ``--json`` the progress goes to stderr and the last stdout line is one JSON object: a
 suite's figures plus ``machine`` (for ``all``: ``machine`` and one object per suite). The exit
@@ -25,6 +25,7 @@ SUITES: dict[str, str | None] = {
     "drivers": "benchlib.drivers",
     "sync": "benchlib.sync",
     "ui": "bench_ui",
+    "site": "benchlib.site",
 }
 
 

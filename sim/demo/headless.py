@@ -5,6 +5,9 @@ wallets, and runs a stream of payments through the real terminal: QR and NFC tok
 forged token, a denied wallet and an over-limit one. Prints each decision in plain words, then
 the journal summary and its verification.
 
+Then two gates of one station with the WAN off (``sim.demo.site_story``): a copied QR code is
+declined ``replayed`` at the second gate from what the first told it over the LAN.
+
 Then the network's story (``sim.demo.offline_day``, real collector and sync processes): a day
 offline with ``--payments N`` payments (default 1,000; 0 skips it), a flaky link, the queue
 draining, and a wallet that paid at two shops declined after the collector's deny list arrives.
@@ -27,6 +30,7 @@ from pos.presentation import encode_text
 from pos.sigs import ALG_EDDSA, ALG_ES256, load_pem_public_key
 from pos.terminal import Terminal
 from sim.demo.offline_day import run_story
+from sim.demo.site_story import run_site_story
 from sim.scheme import Scheme
 from sim.wallet import Wallet
 from ui.cli.demo import DEFAULT_PAYMENTS
@@ -100,5 +104,6 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"journal verify: {checked} rows, hash chain and signed heads hold")
     terminal.journal.close()
+    run_site_story(base / "station", scheme, Wallet.issue(ed, ALG_EDDSA))
     n = getattr(args, "payments", DEFAULT_PAYMENTS)
     return run_story(base, scheme, n) if n else 0

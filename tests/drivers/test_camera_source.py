@@ -216,3 +216,22 @@ def test_the_file_slot_makes_the_reader_wait_for_the_decoder() -> None:
         got.append(f.index)
     t.join(5)
     assert got == [0, 1, 2] and slot.dropped == 0
+
+
+def test_a_watched_folder_reads_each_picture_dropped_later_once(tmp_path: Path) -> None:
+    """``file:DIR?watch`` (the site tests' gate cameras): pictures already there are not read;
+    each one that appears later is, once; a dot-file being written is not."""
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    assert cv2.imwrite(str(drop / "old.png"), code(A))  # shown before the camera looked
+    with CameraSource(f"file:{drop}?watch") as source:
+        with pytest.raises(SourceFailure) as nothing:
+            source.read(None, 0.3)
+        assert nothing.value.outcome == SOURCE_TIMEOUT
+        assert cv2.imwrite(str(drop / ".half.png"), code(B))  # still being written: skipped
+        assert cv2.imwrite(str(drop / "new.png"), code(B))
+        assert source.read(None, 10).data == B.encode()
+        with pytest.raises(SourceFailure):
+            source.read(None, 0.3)
+    with pytest.raises(SourceFailure, match="only option"):
+        CameraSource(f"file:{drop}?loop")

@@ -100,3 +100,12 @@ def test_a_used_demo_dir_is_refused_with_a_clear_error(tmp_path: Path) -> None:
     again = _run(tmp_path, "--payments", "0")
     assert again.returncode == 2
     assert "already holds a headless demo" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_a_copied_code_is_declined_at_the_second_gate_of_the_station(
+    story: subprocess.CompletedProcess[str],
+) -> None:
+    """Issue 14's demo step: two gates' site links on 127.0.0.1, the WAN off."""
+    _line(story.stdout, r"^DEMO-GATE-1: the same QR code -> APPROVED, gate opens$")
+    _line(story.stdout, r"^DEMO-GATE-2: the same QR code -> DECLINED \(replayed\), gate stays shut$")
+    assert story.stdout.index("DEMO-GATE-2") < story.stdout.index("A day offline")

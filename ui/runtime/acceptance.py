@@ -22,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from pos.decision import Decision, PaymentRequest
 from pos.ports import DEVICE_ERROR, SOURCE_TIMEOUT, Actuator, Presentation, SourceFailure, TokenSource
@@ -29,6 +30,9 @@ from pos.presentation import decode_text
 from pos.terminal import Terminal
 from pos.tokens import parse_token
 from ui.runtime.worker import Core, accept_on
+
+if TYPE_CHECKING:
+    from ui.runtime.site_link import SiteLink
 
 log = logging.getLogger("pos.ui.accept")
 
@@ -218,8 +222,10 @@ class Gate:
         passback_s: int,
         clock: Callable[[], int],
         metrics: Metrics | None = None,
+        site: SiteLink | None = None,
     ) -> None:
         self.core = core
+        self.site = site
         self.relay = relay
         self.fare = fare
         self.currency = currency
@@ -257,7 +263,10 @@ class Gate:
     def _decide_and_open(self, presented: Presentation, request: PaymentRequest, arrived: float) -> Attempt:
         now = self.clock()
         request = replace(request, now=now)
-        blocked = self.passback.refused(claimed_wallets(presented), now)
+        claimed = claimed_wallets(presented)
+        blocked = self.passback.refused(claimed, now)
+        if blocked is None and self.site is not None:  # passed another gate of this gate's group
+            blocked = self.site.passed(claimed, now, self.passback.window_s)
         if blocked is not None:
             # Refused before the core sees it: nothing is committed, the token is not consumed.
             decision = Decision.declined(PASSBACK, request.amount, blocked)

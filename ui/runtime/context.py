@@ -26,6 +26,7 @@ from ui.runtime.worker import Core
 
 if TYPE_CHECKING:
     from drivers.printer import ReceiptPrinter
+    from ui.runtime.site_link import SiteLink  # sockets only when a [site] section opens one
 
 Hints = tuple[tuple[str, str], ...]  # (key, label) pairs for a screen's hint bar
 
@@ -73,6 +74,7 @@ class UiContext:
     tz: tzinfo | None = None  # history times; None is the machine's local zone
     metrics: Metrics | None = None
     status_every_s: float = 1.0
+    site: SiteLink | None = None  # [site]: spent tokens shared with the site's other terminals
     background: list[Callable[[Terminal], None]] = field(default_factory=list)  # core thread, per tick
     _health: dict[str, DeviceHealth] = field(default_factory=dict)
     _health_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -112,6 +114,7 @@ class UiContext:
             passback_s=s.passback_s,
             clock=self.clock,
             metrics=self.metrics,
+            site=self.site,
         )
 
     def close(self) -> None:
@@ -121,3 +124,5 @@ class UiContext:
             except Exception:  # noqa: BLE001, S110 - closing is best effort on the way out
                 pass
         self.core.close(self.clock())
+        if self.site is not None:
+            self.site.close()

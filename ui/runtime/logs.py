@@ -49,8 +49,9 @@ def log_attempt(attempt: Attempt, mode: str) -> None:
         fields.update(decision="none", outcome=attempt.outcome)
     else:
         fields.update(
-            decision="approved" if d.approved else "declined", reason=d.reason, amount=d.amount, seq=d.seq
-        )
+            decision="approved" if d.approved else "declined", reason=d.reason, amount=d.amount, seq=d.seq,
+            wallet_id=d.wallet_id.hex() if d.wallet_id is not None else None, counter=d.counter,
+        )  # fmt: skip
     if attempt.actuated is not None:
         fields["tap_to_relay_ms"] = round((attempt.actuated - attempt.presented) * 1000, 3)
     if attempt.outcome and d is not None:

@@ -21,7 +21,7 @@ from pos.config import Config
 from pos.decision import Policy
 from pos.errors import ConfigError
 from pos.terminal import Terminal
-from ui.runtime import background_sync, provisioning
+from ui.runtime import background_sync, provisioning, site_link
 from ui.runtime import receipt_printing as receipts
 from ui.runtime.acceptance import Metrics
 from ui.runtime.context import UiContext, wall_clock
@@ -65,6 +65,8 @@ def build_context(
         if settings.mode == "vending" and vend is None:
             raise ConfigError(f"{cfg.source}: vending mode needs devices.vend")
         printer = receipts.open_configured(settings.devices.get("printer"))
+        site = site_link.attach(cfg, data_dir, terminal_id, core.terminal.journal.identity.sign, store.root)
+        core.terminal.site = site  # read on the core thread only, from the next decision on
     except BaseException:
         core.close(clock())
         raise
@@ -88,6 +90,7 @@ def build_context(
         wedge=wedge,
         wedge_source=QueueSource(WEDGE_URL) if wedge is not None else None,
         metrics=metrics,
+        site=site,
     )
 
 
