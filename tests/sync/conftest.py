@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sync.harness import CollectorProc, SchemeEnv, make_scheme
+from tests.sync.harness import CollectorProc, SchemeEnv, View, make_scheme
 from tests.sync.pg import PgCluster, unavailable_reason
 
 DB_KINDS = ["sqlite", "postgres"]
@@ -63,3 +63,30 @@ def sqlite_collector(env: SchemeEnv, tmp_path: Path) -> Iterator[CollectorProc]:
         yield proc
     finally:
         proc.stop()
+
+
+# One collector per test module, on each database kind (tests that share it use fresh terminal ids).
+@pytest.fixture(scope="module")
+def menv(tmp_path_factory: pytest.TempPathFactory) -> SchemeEnv:
+    return make_scheme(tmp_path_factory.mktemp("scheme"))
+
+
+@pytest.fixture(scope="module", params=DB_KINDS)
+def coll(
+    request: pytest.FixtureRequest, menv: SchemeEnv, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CollectorProc]:
+    work = tmp_path_factory.mktemp(f"collector-{request.param}")
+    proc = CollectorProc(menv, db_url_for(str(request.param), request, work), work).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def view(coll: CollectorProc) -> Iterator[View]:
+    v = View(coll.db_url)
+    try:
+        yield v
+    finally:
+        v.close()

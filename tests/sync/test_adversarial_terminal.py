@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,6 @@ from pos.decision import PaymentRequest
 from pos.sigs import ALG_ES256
 from pos.sync.service import sync_once
 from tests.sync.attacker import Attacker, high_s_twin, verdicts
-from tests.sync.conftest import DB_KINDS, db_url_for
 from tests.sync.harness import (
     FAST,
     OPERATOR_TOKEN,
@@ -30,36 +28,8 @@ from tests.sync.harness import (
     SchemeEnv,
     Term,
     View,
-    make_scheme,
     new_terminal,
 )
-
-
-@pytest.fixture(scope="module")
-def menv(tmp_path_factory: pytest.TempPathFactory) -> SchemeEnv:
-    return make_scheme(tmp_path_factory.mktemp("scheme"))
-
-
-@pytest.fixture(scope="module", params=DB_KINDS)
-def coll(
-    request: pytest.FixtureRequest, menv: SchemeEnv, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[CollectorProc]:
-    work = tmp_path_factory.mktemp(f"collector-{request.param}")
-    proc = CollectorProc(menv, db_url_for(str(request.param), request, work), work).start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
-@pytest.fixture
-def view(coll: CollectorProc) -> Iterator[View]:
-    v = View(coll.db_url)
-    try:
-        yield v
-    finally:
-        v.close()
-
 
 _n = [0]
 

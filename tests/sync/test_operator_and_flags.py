@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -25,34 +24,7 @@ from pos.sync.service import sync_once
 from pos.wire import protocol as p
 from tests.conftest import run_pos
 from tests.sync.attacker import Attacker, verdicts
-from tests.sync.conftest import DB_KINDS, db_url_for
-from tests.sync.harness import FAST, OPERATOR_TOKEN, CollectorProc, SchemeEnv, View, make_scheme, new_terminal
-
-
-@pytest.fixture(scope="module")
-def menv(tmp_path_factory: pytest.TempPathFactory) -> SchemeEnv:
-    return make_scheme(tmp_path_factory.mktemp("scheme"))
-
-
-@pytest.fixture(scope="module", params=DB_KINDS)
-def coll(
-    request: pytest.FixtureRequest, menv: SchemeEnv, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[CollectorProc]:
-    work = tmp_path_factory.mktemp(f"collector-{request.param}")
-    proc = CollectorProc(menv, db_url_for(str(request.param), request, work), work).start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
-@pytest.fixture
-def view(coll: CollectorProc) -> Iterator[View]:
-    v = View(coll.db_url)
-    try:
-        yield v
-    finally:
-        v.close()
+from tests.sync.harness import FAST, OPERATOR_TOKEN, CollectorProc, SchemeEnv, View, new_terminal
 
 
 def test_false_positive_is_undone_by_reinstate_and_both_actions_are_audited(

@@ -10,7 +10,6 @@ import csv
 import io
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,6 @@ from pos.sync.transport import make_client
 from pos.sync.uploader import Uploader
 from pos.wire import protocol as p
 from tests.conftest import run_pos
-from tests.sync.conftest import DB_KINDS, db_url_for
 from tests.sync.harness import (
     FAST,
     OPERATOR,
@@ -40,36 +38,8 @@ from tests.sync.harness import (
     Term,
     View,
     assert_exactly_once,
-    make_scheme,
     new_terminal,
 )
-
-
-@pytest.fixture(scope="module")
-def menv(tmp_path_factory: pytest.TempPathFactory) -> SchemeEnv:
-    return make_scheme(tmp_path_factory.mktemp("scheme"))
-
-
-@pytest.fixture(scope="module", params=DB_KINDS)
-def coll(
-    request: pytest.FixtureRequest, menv: SchemeEnv, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[CollectorProc]:
-    work = tmp_path_factory.mktemp(f"collector-{request.param}")
-    proc = CollectorProc(menv, db_url_for(str(request.param), request, work), work).start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
-
-
-@pytest.fixture
-def view(coll: CollectorProc) -> Iterator[View]:
-    v = View(coll.db_url)
-    try:
-        yield v
-    finally:
-        v.close()
-
 
 _n = [0]
 
