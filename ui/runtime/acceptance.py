@@ -28,6 +28,7 @@ from pos.ports import DEVICE_ERROR, SOURCE_TIMEOUT, Actuator, Presentation, Sour
 from pos.presentation import decode_text
 from pos.terminal import Terminal
 from pos.tokens import parse_token
+from ui.runtime.readiness import OUT_OF_SERVICE, device_down
 from ui.runtime.worker import Core, accept_on
 
 log = logging.getLogger("pos.ui.accept")
@@ -257,6 +258,10 @@ class Gate:
     def _decide_and_open(self, presented: Presentation, request: PaymentRequest, arrived: float) -> Attempt:
         now = self.clock()
         request = replace(request, now=now)
+        down = device_down(self.relay)
+        if down is not None:  # charging without opening is the worst outcome: commit nothing
+            decision = Decision.declined(OUT_OF_SERVICE, request.amount)
+            return Attempt(presented.source, decision, None, arrived, time.perf_counter(), None, down.detail)
         blocked = self.passback.refused(claimed_wallets(presented), now)
         if blocked is not None:
             # Refused before the core sees it: nothing is committed, the token is not consumed.

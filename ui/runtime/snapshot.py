@@ -44,6 +44,7 @@ class StatusSnapshot:
     total_cap: int
     lists: tuple[ListAge, ...]
     devices: tuple[DeviceHealth, ...]
+    out_of_service: tuple[str, ...] = ()  # why no payment can be taken now (ui.runtime.readiness)
 
     @property
     def lists_level(self) -> str:

@@ -45,7 +45,9 @@ def items(s: StatusSnapshot) -> list[tuple[str, str, str]]:
     )
     bad = [d.name for d in s.devices if not d.ok]
     devices = _("device fault: {names}").format(names=", ".join(bad)) if bad else _("devices ok")
-    cells.append(("st-devices", devices, s.devices_level))
+    if s.out_of_service:  # the first reason names the port or the list: what the installer fixes
+        devices = _("OUT OF SERVICE: {why}").format(why=s.out_of_service[0])
+    cells.append(("st-devices", devices, ERROR if s.out_of_service else s.devices_level))
     cells.append(("st-lang", LANGUAGE_NAMES[active().lang], OK))
     return cells
 
