@@ -24,6 +24,7 @@ from pos.errors import JournalIntegrityError, PosError
 from pos.journal import DB_FILE, Journal
 from pos.journal_check import verify_journal
 from pos.keystore import KeyStore
+from ui.cli.doctor_config import check_config
 from ui.runtime import provisioning
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
@@ -40,11 +41,11 @@ class Check:
 
 def register(sub: Any) -> None:
     p = sub.add_parser("doctor", help="check devices, keys, clock, journal and disk")
-    p.add_argument("--data-dir", type=Path)
-    p.add_argument("--config", type=Path)
+    p.add_argument("--data-dir", type=Path, help="the terminal's data dir (default: terminal.data_dir)")
+    p.add_argument("--config", type=Path, help="check exactly what this pos.toml names: its devices, sync, lists")
     p.add_argument("--now", type=provisioning.unsigned_int, help="replace the clock (epoch seconds)")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--nfc", default="usb", help="nfcpy device to probe (default: usb)")
+    p.add_argument("--json", action="store_true", help="one JSON object instead of lines")
+    p.add_argument("--nfc", default="usb", help="nfcpy device to probe without --config (default: usb)")
     p.set_defaults(handler=run)
 
 
@@ -196,6 +197,8 @@ def run(args: argparse.Namespace) -> int:
         lambda: check_nfc(args.nfc), check_cameras, check_serial, check_decoders,
         lambda: check_state(args.data_dir or cfg.data_dir, cfg, now),
     ]  # fmt: skip
+    if args.config and checks[0].status == OK:  # exactly what the config names, nothing else
+        probes = [lambda: [Check(*f) for f in check_config(cfg)], probes[-1]]
     for probe in probes:
         try:
             checks += probe()
