@@ -42,7 +42,7 @@ class Check:
 def register(sub: Any) -> None:
     p = sub.add_parser("doctor", help="check devices, keys, clock, journal and disk")
     p.add_argument("--data-dir", type=Path, help="the terminal's data dir (default: terminal.data_dir)")
-    p.add_argument("--config", type=Path, help="check exactly what this pos.toml names: its devices, sync, lists")
+    p.add_argument("--config", type=Path, help="check exactly what this pos.toml names")
     p.add_argument("--now", type=provisioning.unsigned_int, help="replace the clock (epoch seconds)")
     p.add_argument("--json", action="store_true", help="one JSON object instead of lines")
     p.add_argument("--nfc", default="usb", help="nfcpy device to probe without --config (default: usb)")
