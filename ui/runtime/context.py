@@ -36,6 +36,10 @@ class ExtraKeys(Protocol):
 
     def hints(self, mode: str) -> Hints: ...
 
+    def menu(self, mode: str, currency: str) -> str:
+        """What the idle screen lists beside its prompt (the demo machine's products), or ""."""
+        ...
+
 
 def wall_clock() -> int:
     return int(time.time())

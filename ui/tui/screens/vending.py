@@ -80,7 +80,10 @@ class VendingScreen(ListeningScreen):
             return _("Tap the phone or show the QR code")
         if self.state == VENDING:
             return _("Approved: your product is coming")
-        return out_of_service_text(self.pos_app.status) or _("Select a product")
+        extra = self.ctx.extra_keys
+        menu = extra.menu("vending", self.ctx.currency) if extra is not None else ""
+        prompt = _("Select a product") + (f"\n{menu}" if menu else "")
+        return out_of_service_text(self.pos_app.status) or prompt
 
     def on_mount(self) -> None:
         self._to_idle()

@@ -27,9 +27,10 @@ def items(s: StatusSnapshot) -> list[tuple[str, str, str]]:
         if s.sync.last_upload is not None:
             text += " · " + _("sent {ago} ago").format(ago=duration(s.now - s.sync.last_upload))
         cells.append(("st-net", text, OK))
-    if s.pending_count:
-        money = format_money(s.pending_total, s.currency)
-        cells.append(("st-upload", _("{n} to upload ({money})").format(n=s.pending_count, money=money), OK))
+    n, total = s.upload if s.upload is not None else (s.pending_count, s.pending_total)
+    if n:  # net of reversals: a voided or undelivered payment is not money to collect
+        money = format_money(total, s.currency)
+        cells.append(("st-upload", _("{n} to upload ({money})").format(n=n, money=money), OK))
     else:
         cells.append(("st-upload", _("nothing to upload"), OK))
     cells.append(("st-lists", _lists_text(s), s.lists_level))
