@@ -148,8 +148,10 @@ class PinScreen(PosModal):
         self.busy = False
         result = message.result
         if result is None:
-            self.message = _("No operator PIN is set on this terminal.") + " " + _(
-                "Set one with: pos run --config pos.toml --set-pin"
+            self.message = (
+                _("No operator PIN is set on this terminal.")
+                + " "
+                + _("Set one with: pos run --config pos.toml --set-pin")
             )
         elif result.ok:
             self.dismiss(True)
