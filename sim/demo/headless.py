@@ -26,7 +26,7 @@ from pos.keystore import KeyStore
 from pos.presentation import encode_text
 from pos.sigs import ALG_EDDSA, ALG_ES256, load_pem_public_key
 from pos.terminal import Terminal
-from sim.demo.offline_day import run_story
+from sim.demo.offline_day import SEED, run_story
 from sim.scheme import Scheme
 from sim.wallet import Wallet
 from ui.cli.demo import DEFAULT_PAYMENTS
@@ -101,4 +101,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"journal verify: {checked} rows, hash chain and signed heads hold")
     terminal.journal.close()
     n = getattr(args, "payments", DEFAULT_PAYMENTS)
-    return run_story(base, scheme, n) if n else 0
+    seed = getattr(args, "seed", None)
+    return run_story(base, scheme, n, seed=SEED if seed is None else seed) if n else 0
