@@ -24,8 +24,8 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=run_install)
     p = keys.add_parser("show", help="the lists in force and their freshness")
     provisioning.add_terminal_args(p, lists_required=False)
-    p.add_argument("--now", type=provisioning.unsigned_int)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--now", type=provisioning.unsigned_int, help="replace the clock (epoch seconds)")
+    p.add_argument("--json", action="store_true", help="one JSON object instead of lines")
     p.set_defaults(handler=run_show)
     p = keys.add_parser("unlock", help="operator: clear a velocity lock on a wallet")
     provisioning.add_terminal_args(p, lists_required=False)
@@ -36,11 +36,15 @@ def register(sub: Any) -> None:
         dest="journal_cmd", required=True
     )
     p = journal.add_parser("export", help="one JSON object per payment")
-    p.add_argument("--data-dir", required=True, type=Path)
-    p.add_argument("--since", type=provisioning.unsigned_int, default=0, help="only rows after this seq")
+    p.add_argument("--data-dir", required=True, type=Path, help="the terminal's data dir")
+    # "--since" is a time everywhere else (collector export): a journal position is a seq
+    after = p.add_mutually_exclusive_group()
+    after.add_argument("--after-seq", dest="since", type=provisioning.unsigned_int, default=0,
+                       help="only rows after this journal seq")  # fmt: skip
+    after.add_argument("--since", dest="since", type=provisioning.unsigned_int, help=argparse.SUPPRESS)
     p.set_defaults(handler=run_export)
     p = journal.add_parser("verify", help="check the hash chain and signed heads")
-    p.add_argument("--data-dir", required=True, type=Path)
+    p.add_argument("--data-dir", required=True, type=Path, help="the terminal's data dir")
     p.set_defaults(handler=run_verify)
 
 
