@@ -4,9 +4,18 @@ thing has the same flag name in every command."""
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
+
+from pos import config as configuration
+from pos.errors import ConfigError
+from pos.presentation import encode_text
+from tests.conftest import Demo, run_pos
 from ui.cli import build_parser
+from ui.cli import main as pos_main
 
 
 def _parsers(
@@ -50,3 +59,27 @@ def test_since_is_a_time_so_a_journal_position_is_after_seq() -> None:
         for path, parser in _parsers(build_parser())
     }
     assert "--after-seq" in flags["pos journal export"] and "--since" not in flags["pos journal export"]
+
+
+def test_doctor_and_keys_show_say_times_money_and_counts_for_people(
+    demo: Demo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = encode_text(demo.wallet().token(max_amount=550, now=demo.now))
+    assert run_pos(demo.accept_args(text, 550), capsys)[0] == 0
+    cfg = tmp_path / "pos.toml"
+    cfg.write_text(f'[terminal]\ncurrency = "EUR"\ndata_dir = "{demo.data_dir}"\n')
+    pos_main(["doctor", "--config", str(cfg), "--now", str(demo.now)])
+    out = capsys.readouterr().out
+    assert "1 row," in out and "1 rows" not in out
+    assert "1 payment (EUR 5.50) waiting for upload" in out and "minor units" not in out
+    assert re.search(r"next update \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(in 6 d\)", out), out
+    assert pos_main(["keys", "show", "--data-dir", str(demo.data_dir), "--now", str(demo.now)]) == 0
+    shown = capsys.readouterr().out
+    assert re.search(r"issued \S+Z \(1 min ago\), next update \S+Z \(in 6 d\)", shown), shown
+
+
+def test_a_config_type_error_reads_as_english(tmp_path: Path) -> None:
+    bad = tmp_path / "pos.toml"
+    bad.write_text('[limits]\noffline_count_max = "many"\n')
+    with pytest.raises(ConfigError, match="must be an integer"):
+        configuration.load(bad)

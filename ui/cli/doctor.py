@@ -25,6 +25,7 @@ from pos.journal import DB_FILE, Journal
 from pos.journal_check import verify_journal
 from pos.keystore import KeyStore
 from ui.cli.doctor_config import check_config
+from ui.cli.phrasing import money, plural, when
 from ui.runtime import provisioning
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
@@ -142,7 +143,7 @@ def check_state(data_dir: Path | None, cfg: Config, now: int) -> list[Check]:
         elif now > lst.next_update:
             out.append(Check("lists", WARN, f"{name} seq {lst.seq} past next_update, in grace", "pos sync"))
         else:
-            out.append(Check("lists", OK, f"{name} seq {lst.seq}, next update in {lst.next_update - now} s"))
+            out.append(Check("lists", OK, f"{name} seq {lst.seq}, next update {when(lst.next_update, now)}"))
     if snap.trust is not None and now < snap.trust.iat:
         out.append(Check("clock", FAIL, "clock is before the trust list's iat", "set the date and time"))
     out += check_journal(data_dir, now, cfg)
@@ -168,9 +169,10 @@ def check_journal(data_dir: Path, now: int, cfg: Config) -> list[Check]:
         return [Check("journal", FAIL, str(exc), "keep the device for investigation; call support")]
     finally:
         journal.close()
-    out = [Check("journal", OK, f"{rows} rows, chain and signed heads hold")]
+    out = [Check("journal", OK, f"{plural(rows, 'row')}, chain and signed heads hold")]
     p = cfg.policy
-    backlog = f"{summary['pending_count']} payments ({summary['pending_total']} minor units) waiting"
+    waiting = plural(summary["pending_count"], "payment")
+    backlog = f"{waiting} ({money(summary['pending_total'], cfg.currency)}) waiting for upload"
     near = (
         summary["pending_count"] > 0.8 * p.offline_count_max
         or summary["pending_total"] > 0.8 * p.offline_total_max

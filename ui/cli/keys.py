@@ -14,6 +14,7 @@ from pos.errors import JournalIntegrityError, ListError
 from pos.journal import Journal
 from pos.journal_check import verify_journal
 from pos.trust import DenyList, TrustList
+from ui.cli.phrasing import plural, when
 from ui.runtime import provisioning
 
 
@@ -100,14 +101,14 @@ def run_show(args: argparse.Namespace) -> int:
             continue
         state = "STALE" if info["stale"] else "fresh"
         print(
-            f"{name}: seq {info['seq']}, issued {info['age_s']} s ago,"
-            f" next update {info['next_update']} ({state})"
+            f"{name}: seq {info['seq']}, issued {when(now - info['age_s'], now)},"
+            f" next update {when(info['next_update'], now)} ({state})"
         )
         for i in info.get("issuers", []):
             valid = "valid" if i["valid_now"] else "NOT valid now"
             print(f"  issuer {i['name']!r} kid {i['kid']} alg {i['alg']} {valid}")
         if "denied" in info:
-            print(f"  {info['denied']} wallet ids denied")
+            print(f"  {plural(info['denied'], 'wallet id')} denied")
     return 0
 
 
@@ -147,5 +148,5 @@ def run_verify(args: argparse.Namespace) -> int:
         return 1
     finally:
         journal.close()
-    print(f"journal verify: OK, {n} rows, chain and signed heads hold")
+    print(f"journal verify: OK, {plural(n, 'row')}, chain and signed heads hold")
     return 0

@@ -23,6 +23,7 @@ from typing import Any
 
 from pos.config import Config
 from pos.errors import ConfigError
+from ui.cli.phrasing import plural
 from ui.runtime import provisioning
 
 TOKEN_ENV = "POS_OPERATOR_TOKEN"
@@ -197,8 +198,8 @@ def run_sync(args: argparse.Namespace) -> int:
         if upload:
             print(
                 f"uploaded: {upload['acknowledged']} acknowledged ({upload['stored']} new,"
-                f" {upload['duplicates']} already held) in {upload['batches']} batches,"
-                f" {upload['attempts']} attempts; {upload['pending']} pending"
+                f" {upload['duplicates']} already held) in {plural(upload['batches'], 'batch', 'batches')},"
+                f" {plural(upload['attempts'], 'attempt')}; {upload['pending']} pending"
             )
             if upload.get("verdicts"):
                 print(
