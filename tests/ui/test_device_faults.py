@@ -219,3 +219,38 @@ def test_gate_without_a_trust_list_or_a_source_starts_out_of_service(demo: Demo,
         ctx.close()
     assert any(r.startswith("no token source") for r in reasons)
     assert any(r.startswith("no trust list installed") for r in reasons)
+
+
+def test_stale_lists_put_the_terminal_out_of_service(demo: Demo) -> None:
+    doc: dict[str, Any] = {"terminal": {"id": "T-1", "currency": "EUR"}, "ui": {"mode": "counter"}}
+    cfg = from_mapping(doc, "test.toml")
+    month_later = demo.now + 30 * 86400
+    ctx = runtime.build_context(
+        cfg, from_config(cfg), _provision(demo), with_wedge=True, clock=lambda: month_later
+    )
+    try:
+        reasons = ctx.out_of_service()
+    finally:
+        ctx.close()
+    assert any(r.startswith("trust list seq") and "stale" in r for r in reasons), reasons
+
+
+def test_gate_screen_shows_out_of_service_and_takes_no_tap_while_its_relay_is_missing(tmp_path: Path) -> None:
+    from drivers import sources
+    from tests.ui.harness import make_world, run, running, text, until
+    from ui.runtime.reopening import ReopeningRelay
+
+    world = make_world(tmp_path, "gate")
+    world.ctx.relay = ReopeningRelay("relay", "/dev/ttyNOPE9", sources.open_actuator)
+
+    async def go() -> None:
+        async with running(world) as (app, pilot):
+            await until(pilot, lambda: "OUT OF SERVICE" in text(app))
+            assert "/dev/ttyNOPE9" in text(app)
+            await pilot.press("t")
+            await pilot.pause(1.0)
+            assert "Please pass" not in text(app)
+
+    run(go())
+    assert _payments(world.ctx) == 0
+    world.ctx.close()
