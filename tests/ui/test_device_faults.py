@@ -254,3 +254,19 @@ def test_gate_screen_shows_out_of_service_and_takes_no_tap_while_its_relay_is_mi
     run(go())
     assert _payments(world.ctx) == 0
     world.ctx.close()
+
+
+def test_vending_screen_shows_out_of_service_without_its_mdb_link(tmp_path: Path) -> None:
+    from drivers import sources
+    from tests.ui.harness import make_world, run, running, text, until
+    from ui.runtime.reopening import ReopeningVend
+
+    world = make_world(tmp_path, "vending")
+    world.ctx.vend = ReopeningVend("vend", "/dev/ttyNOPE3", sources.open_vend_session)
+
+    async def go() -> None:
+        async with running(world, size=(80, 24)) as (app, pilot):
+            await until(pilot, lambda: "OUT OF SERVICE" in text(app) and "/dev/ttyNOPE3" in text(app))
+
+    run(go())
+    world.ctx.close()
