@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import threading
 import time
 from typing import Any
@@ -129,7 +130,7 @@ class _TimedSwitch:
             if self._closed:
                 return DeviceHealth(self.name, False, "closed")
             if self._error:
-                return DeviceHealth(self.name, False, self._error)
+                return DeviceHealth(self.name, False, self._error, last_error=self._error)
             return DeviceHealth(self.name, True, "on" if self._deadline is not None else "off")
 
 
@@ -163,10 +164,29 @@ class LcusRelay(_TimedSwitch):
             self._port.close()
 
     def health(self) -> DeviceHealth:
-        if not self._port.is_open and not self._closed:
-            with self._cond:
-                self._error = self._error or "port closed"
+        if not self._closed:
+            gone = "port closed" if not self._port.is_open else _hung_up(self._port)
+            if gone:
+                with self._cond:
+                    self._error = self._error or gone
         return super().health()
+
+
+def _hung_up(port: Any) -> str:
+    """Why the port's device is gone (unplugged board, vanished pty), or "" while it is there.
+
+    The board never answers, so a write is the only other way to learn it is gone, and by then a
+    gate has charged without opening: a poll for hang-up costs one syscall before each payment."""
+    fileno = getattr(port, "fileno", None)
+    if fileno is None:
+        return ""  # socket:// and loop:// report their failure on the write
+    try:
+        poller = select.poll()
+        poller.register(fileno(), select.POLLHUP | select.POLLERR)
+        events = poller.poll(0)
+    except (OSError, ValueError, AttributeError, serial.SerialException):
+        return ""
+    return f"{port.port}: device gone (hang-up)" if events else ""
 
 
 class RelaySimulator(_TimedSwitch):

@@ -176,6 +176,7 @@ DEVICES_DOC = {
 }
 
 
+_KIND_WORDS = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 _TOML_TYPES: dict[type, tuple[type, ...]] = {
     int: (int,),
     float: (int, float),
@@ -209,7 +210,7 @@ def check_value(name: str, value: Any, annotation: Any, source: str) -> Any:
         return tuple(value)
     want = _TOML_TYPES[base]
     if type(value) not in want:
-        kinds = " or ".join("a number" if t is float else f"a {t.__name__}" for t in want)
+        kinds = "a number" if float in want else " or ".join(_KIND_WORDS.get(t, t.__name__) for t in want)
         raise ConfigError(f"{source}: {name} must be {kinds}, not {value!r}")
     if isinstance(value, int | float) and not isinstance(value, bool) and not 0 <= value <= _MAX_INT:
         raise ConfigError(f"{source}: {name} must be between 0 and {_MAX_INT}")

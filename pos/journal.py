@@ -328,6 +328,17 @@ class Journal(UploadState):
         ).fetchall()
         return {bytes(wid): int(t) for wid, t in rows}
 
+    def to_upload(self) -> tuple[int, int]:
+        """(count, total) of payments still to upload that stand: a reversed payment's money is
+        not owed, though it counts in the exposure until acknowledged (``reverse``)."""
+        ((count, total),) = self.db.execute(
+            "SELECT count(*), coalesce(sum(p.amount), 0) FROM payments p WHERE p.kind = 'payment'"
+            " AND p.state != ? AND NOT EXISTS (SELECT 1 FROM payments r WHERE r.kind = 'reversal'"
+            " AND r.wallet_id = p.wallet_id AND r.counter = p.counter)",
+            (STATE_ACKED,),
+        ).fetchall()
+        return int(count), int(total)
+
     def summary(self) -> dict[str, int]:
         db = self.db
         ((n, total),) = db.execute("SELECT count(*), coalesce(sum(amount), 0) FROM payments").fetchall()

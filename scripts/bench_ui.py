@@ -9,6 +9,8 @@
 
 The first presentation of each run is a warm-up and not counted: the first result after start
 draws its screen for the first time (about 35-50 ms here); every later one reuses it.
+- ``run_rss_mb``, ``idle_cpu_pct``, ``startup_one_core_s``: a small device's footprint of the
+  headless gate (``benchlib/footprint.py``; targets 128 MB, 3% of one core, 1.5 s).
 - ``startup_to_ready_s``: a fresh process (interpreter, imports, configuration, journal, devices,
   the App) until the first screen is drawn, median of a few runs.
 
@@ -34,6 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
+from benchlib import footprint  # noqa: E402
 from benchlib.common import Report, machine_info, percentile, print_table  # noqa: E402
 
 from pos.presentation import encode_text  # noqa: E402
@@ -54,6 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=int, default=200, help="in-process gate presentations (counter: a quarter)")
     p.add_argument("--taps", type=int, default=30, help="real NFC udp taps at the gate (about 1 s each)")
     p.add_argument("--starts", type=int, default=3, help="process starts to time")
+    p.add_argument("--footprint-s", type=float, default=60.0,
+                   help="seconds the headless gate runs before its RSS is read (60)")  # fmt: skip
 
 
 async def _until(cond: Any, timeout: float = 10.0) -> None:
@@ -197,6 +202,7 @@ def run(args: argparse.Namespace, base: Path) -> Report:
     inproc = bench_gate_inproc(base / "gate-inproc", args.n)
     counter = bench_counter(base / "counter", max(20, args.n // 4))
     starts = bench_startup(base / "start", args.starts)
+    small = footprint.bench(base / "footprint", args.footprint_s, args.starts)
     g50, g99 = statistics.median(gate), percentile(gate, 99)
     c50, c99 = statistics.median(counter), percentile(counter, 99)
     start = statistics.median(starts)
@@ -222,6 +228,7 @@ def run(args: argparse.Namespace, base: Path) -> Report:
         "start-up -> ready", "s", start, START_TARGET_S, f"<= {START_TARGET_S:g} s",
         note=f"median of {len(starts)} process starts (max {max(starts):.2f} s)",
     )  # fmt: skip
+    _report_footprint(report, small)
     report.figures.update(
         gate_tap_to_relay_ms_p50=g50,
         gate_tap_to_relay_ms_p99=g99,
@@ -230,8 +237,27 @@ def run(args: argparse.Namespace, base: Path) -> Report:
         counter_decision_to_screen_ms_p50=c50,
         counter_decision_to_screen_ms_p99=c99,
         startup_to_ready_s=start,
+        run_rss_mb=small["run_rss_mb"],
+        idle_cpu_pct=small["idle_cpu_pct"],
+        startup_one_core_s=small["startup_one_core_s"],
     )
     return report
+
+
+def _report_footprint(report: Report, small: dict[str, float]) -> None:
+    devices = "file: camera at 15 fps (720p JPEG), NFC udp:, LCUS relay on a pty"
+    report.check(
+        "headless gate RSS", "MB", small["run_rss_mb"], footprint.RSS_TARGET_MB,
+        f"<= {footprint.RSS_TARGET_MB:g} MB", note=f"after {small['footprint_s']:g} s; {devices}",
+    )  # fmt: skip
+    report.check(
+        "headless gate idle CPU", "%", small["idle_cpu_pct"], footprint.CPU_TARGET_PCT,
+        f"<= {footprint.CPU_TARGET_PCT:g}% of one core", note="still scene, after start-up settles",
+    )  # fmt: skip
+    report.check(
+        "start-up on one core", "s", small["startup_one_core_s"], footprint.START_TARGET_S,
+        f"<= {footprint.START_TARGET_S:g} s", note="taskset -c 0 pos run --headless, spawn -> ready line",
+    )  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,3 +34,19 @@ def test_usage_error_exits_2(demo: Demo, capsys) -> None:
     code, _, err = run_pos(demo.accept_args("OWT1:", 0), capsys)
     assert code == 2
     assert "amount" in err
+
+
+def test_accept_without_trust_list_uses_the_installed_lists(demo: Demo, capsys) -> None:
+    first = encode_text(demo.wallet().token(max_amount=100, now=demo.now))
+    assert run_pos(demo.accept_args(first, 100), capsys)[0] == 0  # installs the lists
+    second = encode_text(demo.wallet().token(max_amount=100, now=demo.now))
+    argv = ["accept", "--data-dir", str(demo.data_dir), "--currency", "EUR", "--amount", "100"]
+    code, doc, _ = run_pos([*argv, "--now", str(demo.now), second], capsys)
+    assert code == 0 and doc is not None and doc["decision"] == "approved"
+
+
+def test_accept_without_any_trust_list_is_a_list_error(demo: Demo, capsys, tmp_path) -> None:
+    text = encode_text(demo.wallet().token(max_amount=100, now=demo.now))
+    argv = ["accept", "--data-dir", str(tmp_path / "new"), "--root-key", str(demo.root_key)]
+    code, _doc, err = run_pos([*argv, "--currency", "EUR", "--amount", "100", text], capsys)
+    assert code == 2 and "no trust list installed" in err

@@ -137,7 +137,7 @@ class MdbVendSession:
     def health(self) -> DeviceHealth:
         with self._cond:
             if self._error:
-                return DeviceHealth("vend", False, self._error)
+                return DeviceHealth("vend", False, f"{self.url}: {self._error}", last_error=self._error)
             if not self._thread.is_alive():
                 return DeviceHealth("vend", False, "closed")
             state = self.device.state

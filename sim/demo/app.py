@@ -15,6 +15,8 @@ from pos.errors import PosError
 from sim.demo.devices import PRODUCTS
 from ui.runtime.context import UiContext
 from ui.tui.app import PosApp
+from ui.tui.screens.listening import Decided
+from ui.tui.screens.result import ResultScreen
 
 NEWS_EVERY_S = 1.0  # how often the network's events are shown
 NEWS_TIMEOUT_S = 8.0
@@ -51,8 +53,17 @@ class DemoApp(PosApp):
         # Textual runs each class's on_mount: PosApp's own runs after this one, not instead of it.
         self.set_interval(NEWS_EVERY_S, self._news)
 
+    def show_result(
+        self, level: str, verdict: str, code: str | None, amount: int | None, decided: float = 0.0
+    ) -> None:
+        self.clear_notifications()  # a notice must never cover APPROVED or DECLINED
+        super().show_result(level, verdict, code, amount, decided)
+
     def _news(self) -> bool:
-        """Show what the network did since the last look (any thread); False when nothing."""
+        """Show what the network did since the last look (any thread); False when nothing. Held
+        while a result is up, so a notice never covers it; shown once the result is gone."""
+        if isinstance(self.screen, ResultScreen):
+            return False
         demo = self.ctx.extra_keys
         lines = demo.network.events() if demo is not None else []
         for line in lines:
@@ -75,7 +86,10 @@ class DemoApp(PosApp):
                 self.notify("network: online" if result else "network: offline")
             self._tick()
         elif what == "jam":
-            self.notify("vending machine: jammed" if result else "vending machine: fixed")
+            self.notify(
+                "vending machine: the spiral jams on the vend in progress, or the next one "
+                "(paid, not delivered: the payment is reversed)"
+            )
         elif what == "scan" and result is False:
             self.notify("The scanner's port is full: nobody is reading it.", severity="warning")
 
@@ -88,6 +102,12 @@ class DemoApp(PosApp):
         if demo.last_qr is None:
             self.notify("Show a QR code first (q), then take it to the other shop (e).", severity="warning")
             return
+        if demo.paid_qr is None or demo.paid_qr != demo.last_qr:
+            why = (
+                "The last QR code was not paid here: e takes a code this terminal approved to the other shop."
+            )
+            self.notify(f"{why} Charge an amount and show a QR code (q) first.", severity="warning")
+            return
         self.run_worker(self._spend_elsewhere, thread=True, group="demo-elsewhere", exit_on_error=False)
 
     def _spend_elsewhere(self) -> None:
@@ -99,6 +119,13 @@ class DemoApp(PosApp):
             self.notify(f"second shop: {exc}", severity="warning")
             return
         self._news()
+
+    def on_decided(self, message: Decided) -> None:
+        """Bubbled up from the counter or the vending screen: which QR code was paid here."""
+        demo = self.ctx.extra_keys
+        decision = message.attempt.decision
+        if demo is not None:
+            demo.decided(message.attempt.source, decision is not None and decision.approved)
 
     def action_select(self, index: int) -> None:
         demo = self.ctx.extra_keys

@@ -164,11 +164,9 @@ class DemoDevices:
         return self.machine.select(item, price)
 
     def jam(self) -> bool:
-        """Jam (or free) the machine's spiral: the next vends fail after approval. Returns jammed."""
-        if self.machine is None:
-            return False
-        self.machine.dispense_ok = not self.machine.dispense_ok
-        return not self.machine.dispense_ok
+        """The spiral jams on the vend in progress, or on the next one: VEND FAILURE after approval,
+        the payment reversed. True when a vend was in progress."""
+        return self.machine is not None and self.machine.jam()
 
     def close(self) -> None:
         """Stop every simulator, in reverse order of starting (idempotent)."""

@@ -29,7 +29,7 @@ from pos.keystore import KeyStore
 from pos.presentation import encode_text
 from pos.sigs import ALG_EDDSA, ALG_ES256, load_pem_public_key
 from pos.terminal import Terminal
-from sim.demo.offline_day import run_story
+from sim.demo.offline_day import SEED, run_story
 from sim.demo.site_story import run_site_story
 from sim.scheme import Scheme
 from sim.wallet import Wallet
@@ -106,4 +106,5 @@ def run(args: argparse.Namespace) -> int:
     terminal.journal.close()
     run_site_story(base / "station", scheme, Wallet.issue(ed, ALG_EDDSA))
     n = getattr(args, "payments", DEFAULT_PAYMENTS)
-    return run_story(base, scheme, n) if n else 0
+    seed = getattr(args, "seed", None)
+    return run_story(base, scheme, n, seed=SEED if seed is None else seed) if n else 0

@@ -95,8 +95,8 @@ class InProcessDevices:
     def jam(self) -> bool:
         if self.machine is None:
             return False
-        self.machine.dispense_ok = not self.machine.dispense_ok
-        return not self.machine.dispense_ok
+        self.machine.dispense_ok = False  # once: the vend in progress, or the next one
+        return True
 
     def close(self) -> None:
         for source in self.sources:
@@ -163,8 +163,9 @@ class SimVendingMachine:
             return None
 
     def approve(self, request: VendRequest, seq: int) -> bool:
-        self.events.append(("approved" if self.dispense_ok else "vend_failed", request.item, seq))
-        return self.dispense_ok
+        dispensed, self.dispense_ok = self.dispense_ok, True  # a jam spoils one vend
+        self.events.append(("approved" if dispensed else "vend_failed", request.item, seq))
+        return dispensed
 
     def deny(self, request: VendRequest) -> None:
         self.events.append(("denied", request.item, 0))

@@ -11,12 +11,13 @@ customers:
     q  a customer shows a QR code to the camera
     s  a customer's QR code is read by the serial scanner
     a  the previous customer taps again (at a gate: anti-passback)
-    d  double spend: the last QR code shown, shown again
+    d  replay: the last QR code shown, shown again (declined: already used)
     x  a phone pulled away mid-tap (the driver outcome card_removed)
     m  a wallet on the deny list shows its code
     n  cut or restore the network (a local collector process behind a switchable proxy)
     e  the last QR code, spent again at a second shop (the collector flags it once both upload)
-    1-4, j   vending: the customer selects a product; j jams the machine (vend failure)
+    1-4, j   vending: the customer selects a product; j jams the spiral on the vend in progress, or
+             the next one (VEND FAILURE after approval: the payment is reversed)
 
 The operator PIN of the demo is 1234.
 """
@@ -37,7 +38,7 @@ from pos.ports import Actuator, TokenSource
 from pos.sigs import ALG_EDDSA, ALG_ES256, load_pem_public_key
 from pos.terminal import Terminal
 from sim.demo.app import DemoApp
-from sim.demo.devices import DemoDevices
+from sim.demo.devices import PRODUCTS, DemoDevices
 from sim.scheme import DAY, Scheme
 from sim.wallet import Wallet
 from ui.i18n import N_
@@ -111,10 +112,16 @@ class DemoControls:
     devices: Devices
     wallets: list[Wallet]
     network: Network
+    paid_qr: str | None = None  # the last QR code this terminal approved: the only one ``e`` takes
 
     @property
     def last_qr(self) -> str | None:
         return self.devices.last_qr
+
+    def decided(self, source: str, approved: bool) -> None:
+        """A payment round ended: remember whether the QR code just shown was paid here."""
+        if source != self.devices.sources[0].url:  # the phones' reader is first in both device sets
+            self.paid_qr = self.last_qr if approved else None
 
     def tap(self) -> None:
         self.devices.tap()
@@ -148,18 +155,29 @@ class DemoControls:
 
     def spend_elsewhere(self, amount: int = ELSEWHERE_AMOUNT) -> Decision | None:
         """The last QR code shown here, presented at the second shop (blocking: a worker thread)."""
-        text = self.devices.last_qr
+        text = self.paid_qr
         return None if text is None else self.network.spend_elsewhere(text, amount)
 
+    def menu(self, mode: str, currency: str) -> str:
+        """The demo machine's products on the idle vending screen: keys 1-4 select them."""
+        if mode != "vending":
+            return ""
+        from ui.i18n.money import format_money
+
+        return "  ".join(
+            f"{n} {name} {format_money(price, currency)}" for n, (name, _i, price) in enumerate(PRODUCTS, 1)
+        )
+
     def hints(self, mode: str) -> tuple[tuple[str, str], ...]:
+        elsewhere = (("e", N_("other shop")),) if self.paid_qr is not None else ()  # only a paid code
         common = (
-            ("t", N_("tap")), ("q", N_("QR")), ("s", N_("scan")), ("d", N_("double spend")),
-            ("e", N_("other shop")), ("n", N_("network")),
+            ("t", N_("tap")), ("q", N_("QR")), ("s", N_("scan")), ("d", N_("replay")),
+            *elsewhere, ("n", N_("network")),
         )  # fmt: skip
         if mode == "vending":
             return (("1-4", N_("select")), ("j", N_("jam")), *common)
         if mode == "gate":
-            return (*common[:3], ("a", N_("again")), common[3], common[5])  # no room for "e"
+            return (*common[:3], ("a", N_("again")), common[3], common[-1])  # no room for "e"
         return common
 
 

@@ -77,8 +77,9 @@ def _provision(base: Path, scheme: Scheme, now: int) -> KeyStore:
     return store
 
 
-def run_story(base: Path, scheme: Scheme, n: int, say: Say = print) -> int:
-    """Tell the story; 0 when every step held, 1 when one did not (it says which)."""
+def run_story(base: Path, scheme: Scheme, n: int, say: Say = print, seed: int = SEED) -> int:
+    """Tell the story; 0 when every step held, 1 when one did not (it says which). ``seed``
+    draws the link's faults and the day's payments: a failing seed replays exactly."""
     started = time.monotonic()
     now = int(time.time())
     say("\n--- A day offline, then a flaky link (real collector and sync on 127.0.0.1) ---")
@@ -86,19 +87,21 @@ def run_story(base: Path, scheme: Scheme, n: int, say: Say = print) -> int:
     policy = Policy(offline_count_max=n + 100, offline_total_max=1_000 * (n + 100))
     terminal = Terminal(base / "shop-1", store, policy=policy)
     net = DemoNetwork(
-        base, scheme, base / "shop-1", store, TERMINAL_ID, currency=CURRENCY, faults=FLAKY, seed=SEED
+        base, scheme, base / "shop-1", store, TERMINAL_ID, currency=CURRENCY, faults=FLAKY, seed=seed
     )
     try:
         net.start()
         _echo(net, say)
-        return _tell(net, terminal, scheme, n, now, say, started)
+        return _tell(net, terminal, scheme, n, now, say, started, seed)
     finally:
         net.close()
         terminal.close()
 
 
-def _tell(net: DemoNetwork, terminal: Terminal, scheme: Scheme, n: int, now: int, say: Say, t0: float) -> int:
-    plan = _plan(scheme, n, now, random.Random(SEED))
+def _tell(
+    net: DemoNetwork, terminal: Terminal, scheme: Scheme, n: int, now: int, say: Say, t0: float, seed: int
+) -> int:
+    plan = _plan(scheme, n, now, random.Random(seed))
     say(
         f"{TERMINAL_ID} is offline for a day: {n} payments from {len(plan.wallets)} wallets "
         f"(offline caps raised to {terminal.policy.offline_count_max} payments for the demo)"
@@ -128,7 +131,7 @@ def _tell(net: DemoNetwork, terminal: Terminal, scheme: Scheme, n: int, now: int
         f"oldest {q['oldest_pending_age_s']} s ({q['oldest_pending_age_s'] / 3600:.1f} h)"
     )
     net.toggle()
-    say(f"network back through a flaky link (seeded fault proxy, seed {SEED}: drops, resets, duplicates)")
+    say(f"network back through a flaky link (seeded fault proxy, seed {seed}: drops, resets, duplicates)")
     if not _drain(net, n, say):
         return 1
     ok = _exactly_once(net, n, say)
@@ -181,21 +184,20 @@ def _exactly_once(net: DemoNetwork, n: int, say: Say) -> bool:
 
 
 def _caught(net: DemoNetwork, terminal: Terminal, cheat: Wallet, say: Say) -> bool:
-    # The keystore holds the new list before the sync pass that installed it reports: wait
-    # for the pass's own words too, so the story is told in the order it happened.
-    told = ("collector flagged a double spend", f"{TERMINAL_ID}: deny list seq")
-    deadline, heard = time.monotonic() + 30, []
+    # Wait for what the story asserts: the terminal's deny list naming the wallet. The narration
+    # is not the fact: a batch whose answer was dropped and retried comes back "duplicate", and
+    # the pass that flagged the double spend may never say so in words.
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         _echo(net, say)
-        heard = [k for k in told if any(line.startswith(k) for line in list(net.history))]
         deny = terminal.keys.load().deny
-        if deny is not None and deny.contains(cheat.wallet_id) and len(heard) == len(told):
+        if deny is not None and deny.contains(cheat.wallet_id):
             break
         time.sleep(0.25)
     else:
-        missing = [k for k in told if k not in heard]
-        say(f"the deny list naming the wallet did not arrive in 30 s (not seen: {missing})")
+        say("the deny list naming the wallet did not arrive in 30 s")
         return False
+    time.sleep(0.3)  # the pass that installed it reports just after: let its words come first
     _echo(net, say)
     assert net.collector is not None
     metrics = net.collector.metrics()

@@ -66,7 +66,7 @@ class DemoVendingMachine:
             if self._busy is not None or self._closed:
                 return False
             self._busy = threading.Thread(
-                target=self._session, args=(item, price, self.dispense_ok), name="demo vmc", daemon=True
+                target=self._session, args=(item, price), name="demo vmc", daemon=True
             )
             self._busy.start()
             return True
@@ -75,9 +75,9 @@ class DemoVendingMachine:
         with self._cond:
             return self._cond.wait_for(lambda: len(self.outcomes) >= count, timeout)
 
-    def _session(self, item: int, price: int, dispense: bool) -> None:
+    def _session(self, item: int, price: int) -> None:
         try:
-            outcome = self._vend(item, price, dispense)
+            outcome = self._vend(item, price)
         except (TimeoutError, OSError) as exc:
             outcome = f"error: {exc}"
             log.warning("VMC session for item %d ended: %s", item, exc)
@@ -86,12 +86,20 @@ class DemoVendingMachine:
             self._busy = None
             self._cond.notify_all()
 
-    def _vend(self, item: int, price: int, dispense: bool) -> str:
+    def jam(self) -> bool:
+        """The spiral jams on the vend in progress, or on the next one (once). True: in progress."""
+        with self._cond:
+            self.dispense_ok = False
+            return self._busy is not None
+
+    def _vend(self, item: int, price: int) -> str:
         vmc = self.vmc
         self._poll((BEGIN_SESSION,), self.session_s)
         vmc.send(VEND_REQUEST + price.to_bytes(2, "big") + item.to_bytes(2, "big"))
         code = self._poll((VEND_APPROVED, VEND_DENIED, CANCEL_REQUEST), self.session_s)
         if code == VEND_APPROVED:
+            with self._cond:  # read now, not at selection: ``j`` pressed while paying jams this vend
+                dispense, self.dispense_ok = self.dispense_ok, True
             outcome = DISPENSED if dispense else JAMMED
             vmc.send(VEND_SUCCESS + item.to_bytes(2, "big") if dispense else VEND_FAILURE)
         else:

@@ -56,6 +56,8 @@ def test_double_spent_qr_code_is_declined_with_what_to_do(tmp_path: Path) -> Non
             await pilot.press("escape")
             await until(pilot, lambda: screen_name(app) == "CounterScreen")
             assert app.screen.entry.minor == 800  # a decline keeps the amount for a retry
+            await pilot.press("3", "2", "0")  # but the next digit starts a new amount
+            assert app.screen.entry.minor == 320
 
     run(go())
     world.ctx.close()
@@ -198,6 +200,45 @@ def test_language_from_configuration(tmp_path: Path) -> None:
         async with running(world) as (app, _pilot):
             assert "输入金额，然后按收款" in text(app)
             assert "离线" in str(_status(app, "st-net").render())
+
+    run(go())
+    world.ctx.close()
+
+
+def test_e_is_offered_and_works_only_after_an_approved_qr_code(tmp_path: Path) -> None:
+    world = make_world(tmp_path, "counter")
+
+    async def go() -> None:
+        async with running(world, notifications=True) as (app, pilot):
+            await pilot.press("5", "0", "0", "enter", "m")  # a denied wallet's QR code: declined
+            assert "DECLINED" in await result(pilot)
+            await pilot.press("escape")
+            await until(pilot, lambda: screen_name(app) == "CounterScreen")
+            assert " e " not in f"{text(app)} " and "other shop" not in text(app)
+            await pilot.press("e")
+            notes = [str(n.message) for n in app._notifications]
+            assert any("not paid here" in n for n in notes) and not any("paid at two" in n for n in notes)
+            await pilot.press("5", "0", "0", "enter", "q")
+            assert "APPROVED" in await result(pilot)
+            await pilot.press("escape")
+            await until(pilot, lambda: "other shop" in text(app))
+
+    run(go())
+    world.ctx.close()
+
+
+def test_at_80x24_no_notice_covers_the_result_and_the_footer_wraps(tmp_path: Path) -> None:
+    world = make_world(tmp_path, "counter")
+
+    async def go() -> None:
+        async with running(world, size=(80, 24), notifications=True) as (app, pilot):
+            hints = app.screen.query_one("#hints", Label)
+            assert hints.size.height >= 2 and "n network" in str(hints.render())  # wrapped, not cut
+            app.notify("collector flagged a double spend: DEMO-SHOP-2 uploaded a counter paid here")
+            await pilot.press("5", "0", "0", "enter", "m")
+            assert "DECLINED" in await result(pilot)
+            await pilot.pause(0.2)
+            assert not list(app._notifications)  # nothing over DECLINED
 
     run(go())
     world.ctx.close()

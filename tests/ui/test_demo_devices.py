@@ -196,7 +196,9 @@ def test_counter_pilot_tap_scan_and_double_spend(counter: DemoWorld) -> None:
     assert journal_kinds(counter.ctx.data_dir) == ["payment", "payment"]
 
 
-def test_vending_pilot_jam_after_approval_records_a_reversal(tmp_path: Path) -> None:
+def test_vending_pilot_jam_pressed_while_paying_fails_that_vend_and_records_a_reversal(
+    tmp_path: Path,
+) -> None:
     world = make_world(tmp_path, "vending", real=True)
     machine = devices_of(world).machine
     assert machine is not None
@@ -204,9 +206,9 @@ def test_vending_pilot_jam_after_approval_records_a_reversal(tmp_path: Path) -> 
 
         async def go() -> None:
             async with running(world, size=(60, 16)) as (app, pilot):
-                await pilot.press("j", "3")  # jammed machine; B1 (MDB item 21, 1.80)
+                await pilot.press("3")  # B1 (MDB item 21, 1.80)
                 await until(pilot, lambda: "1.80" in text(app) and "Tap the phone" in text(app))
-                await pilot.press("q")
+                await pilot.press("j", "q")  # the spiral jams on the vend in progress
                 await until(pilot, lambda: "Not delivered" in text(app))
                 assert "nothing was charged" in text(app)
 

@@ -149,3 +149,22 @@ def test_history_lists_todays_payments_voids_totals_and_pending_uploads(tmp_path
 
     run(go())
     world.ctx.close()
+
+
+def test_no_pin_set_says_so_in_full_with_the_command_that_sets_one(tmp_path: Path) -> None:
+    world = make_world(tmp_path, "counter")
+    world.ctx.pin.path.unlink()
+
+    async def go() -> None:
+        async with running(world, size=(80, 24)) as (app, pilot):
+            await _pay(pilot, "450")
+            await pilot.press("f5")
+            await shown_on(pilot, "PinScreen")
+            await pilot.press("1", "2", "3", "4", "enter")
+            await until(pilot, lambda: "pos run --config pos.toml --set-pin" in text(app))
+            message = app.screen.query_one("#pin-message")
+            box = app.screen.query_one("#pin-box")
+            assert message.size.height >= 2 and message.region.right <= box.region.right  # wrapped, not cut
+
+    run(go())
+    world.ctx.close()

@@ -33,6 +33,20 @@ def test_selection_price_is_charged_and_the_vend_approved(tmp_path: Path) -> Non
     world.ctx.close()
 
 
+def test_idle_vending_screen_lists_the_products_1_to_4(tmp_path: Path) -> None:
+    world = make_world(tmp_path, "vending")
+
+    async def go() -> None:
+        async with running(world) as (app, _pilot):
+            shown = text(app)
+            assert "Select a product" in shown
+            assert all(f"{n} {name}" in shown for n, name in enumerate(("A1", "A2", "B1", "B2"), 1)), shown
+            assert "EUR 1.50" in shown
+
+    run(go())
+    world.ctx.close()
+
+
 def test_machine_failing_to_dispense_voids_the_payment(tmp_path: Path) -> None:
     world = make_world(tmp_path, "vending")
     vend = world.ctx.vend
@@ -49,6 +63,9 @@ def test_machine_failing_to_dispense_voids_the_payment(tmp_path: Path) -> None:
             assert [r["kind"] for r in rows] == ["payment", "reversal"] and rows[0]["seq"] == seq
             voids = [e for e in world.ctx.audit.entries() if e["action"] == "vend_void"]
             assert voids and voids[-1]["seq"] == seq and voids[-1]["ok"]
+            await pilot.press("escape")
+            # the reversed payment is not money to upload (it still counts in the exposure cap)
+            await until(pilot, lambda: "nothing to upload" in text(app))
 
     run(go())
     world.ctx.close()

@@ -20,7 +20,7 @@ from typing import Any
 from pos import config as configuration
 from pos import reasons
 from pos.decision import Decision, PaymentRequest
-from pos.errors import StorageError
+from pos.errors import ListError, StorageError
 from pos.ports import Presentation, SourceFailure
 from pos.terminal import Terminal
 from ui.runtime import provisioning
@@ -31,7 +31,7 @@ IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
 
 def register(sub: Any) -> None:
     p = sub.add_parser("accept", help="decide one presented token (headless)")
-    provisioning.add_terminal_args(p)
+    provisioning.add_terminal_args(p, lists_required=False)  # without --trust-list: the installed lists
     p.add_argument("--amount", type=provisioning.positive_int, required=True, help="minor units")
     p.add_argument("--now", type=provisioning.unsigned_int, help="replace the clock (epoch seconds)")
     p.add_argument(
@@ -104,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(Decision.declined(reasons.STORAGE_FAILURE, args.amount).as_json()))
         return 1
     try:
+        if args.trust_list is None and terminal.snapshot().trust is None:
+            raise ListError("no trust list installed: give --trust-list, or run pos keys install or pos sync")
         request = PaymentRequest(
             amount=args.amount,
             currency=currency,

@@ -24,6 +24,8 @@ from pos.errors import JournalIntegrityError, PosError
 from pos.journal import DB_FILE, Journal
 from pos.journal_check import verify_journal
 from pos.keystore import KeyStore
+from ui.cli.doctor_config import check_config
+from ui.cli.phrasing import money, plural, when
 from ui.runtime import provisioning
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
@@ -40,11 +42,11 @@ class Check:
 
 def register(sub: Any) -> None:
     p = sub.add_parser("doctor", help="check devices, keys, clock, journal and disk")
-    p.add_argument("--data-dir", type=Path)
-    p.add_argument("--config", type=Path)
+    p.add_argument("--data-dir", type=Path, help="the terminal's data dir (default: terminal.data_dir)")
+    p.add_argument("--config", type=Path, help="check exactly what this pos.toml names")
     p.add_argument("--now", type=provisioning.unsigned_int, help="replace the clock (epoch seconds)")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--nfc", default="usb", help="nfcpy device to probe (default: usb)")
+    p.add_argument("--json", action="store_true", help="one JSON object instead of lines")
+    p.add_argument("--nfc", default="usb", help="nfcpy device to probe without --config (default: usb)")
     p.set_defaults(handler=run)
 
 
@@ -141,7 +143,7 @@ def check_state(data_dir: Path | None, cfg: Config, now: int) -> list[Check]:
         elif now > lst.next_update:
             out.append(Check("lists", WARN, f"{name} seq {lst.seq} past next_update, in grace", "pos sync"))
         else:
-            out.append(Check("lists", OK, f"{name} seq {lst.seq}, next update in {lst.next_update - now} s"))
+            out.append(Check("lists", OK, f"{name} seq {lst.seq}, next update {when(lst.next_update, now)}"))
     if snap.trust is not None and now < snap.trust.iat:
         out.append(Check("clock", FAIL, "clock is before the trust list's iat", "set the date and time"))
     out += check_journal(data_dir, now, cfg)
@@ -167,9 +169,10 @@ def check_journal(data_dir: Path, now: int, cfg: Config) -> list[Check]:
         return [Check("journal", FAIL, str(exc), "keep the device for investigation; call support")]
     finally:
         journal.close()
-    out = [Check("journal", OK, f"{rows} rows, chain and signed heads hold")]
+    out = [Check("journal", OK, f"{plural(rows, 'row')}, chain and signed heads hold")]
     p = cfg.policy
-    backlog = f"{summary['pending_count']} payments ({summary['pending_total']} minor units) waiting"
+    waiting = plural(summary["pending_count"], "payment")
+    backlog = f"{waiting} ({money(summary['pending_total'], cfg.currency)}) waiting for upload"
     near = (
         summary["pending_count"] > 0.8 * p.offline_count_max
         or summary["pending_total"] > 0.8 * p.offline_total_max
@@ -196,6 +199,8 @@ def run(args: argparse.Namespace) -> int:
         lambda: check_nfc(args.nfc), check_cameras, check_serial, check_decoders,
         lambda: check_state(args.data_dir or cfg.data_dir, cfg, now),
     ]  # fmt: skip
+    if args.config and checks[0].status == OK:  # exactly what the config names, nothing else
+        probes = [lambda: [Check(*f) for f in check_config(cfg)], probes[-1]]
     for probe in probes:
         try:
             checks += probe()

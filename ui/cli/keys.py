@@ -14,6 +14,7 @@ from pos.errors import JournalIntegrityError, ListError
 from pos.journal import Journal
 from pos.journal_check import verify_journal
 from pos.trust import DenyList, TrustList
+from ui.cli.phrasing import plural, when
 from ui.runtime import provisioning
 
 
@@ -24,8 +25,8 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=run_install)
     p = keys.add_parser("show", help="the lists in force and their freshness")
     provisioning.add_terminal_args(p, lists_required=False)
-    p.add_argument("--now", type=provisioning.unsigned_int)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--now", type=provisioning.unsigned_int, help="replace the clock (epoch seconds)")
+    p.add_argument("--json", action="store_true", help="one JSON object instead of lines")
     p.set_defaults(handler=run_show)
     p = keys.add_parser("unlock", help="operator: clear a velocity lock on a wallet")
     provisioning.add_terminal_args(p, lists_required=False)
@@ -36,11 +37,15 @@ def register(sub: Any) -> None:
         dest="journal_cmd", required=True
     )
     p = journal.add_parser("export", help="one JSON object per payment")
-    p.add_argument("--data-dir", required=True, type=Path)
-    p.add_argument("--since", type=provisioning.unsigned_int, default=0, help="only rows after this seq")
+    p.add_argument("--data-dir", required=True, type=Path, help="the terminal's data dir")
+    # "--since" is a time everywhere else (collector export): a journal position is a seq
+    after = p.add_mutually_exclusive_group()
+    after.add_argument("--after-seq", dest="since", type=provisioning.unsigned_int, default=0,
+                       help="only rows after this journal seq")  # fmt: skip
+    after.add_argument("--since", dest="since", type=provisioning.unsigned_int, help=argparse.SUPPRESS)
     p.set_defaults(handler=run_export)
     p = journal.add_parser("verify", help="check the hash chain and signed heads")
-    p.add_argument("--data-dir", required=True, type=Path)
+    p.add_argument("--data-dir", required=True, type=Path, help="the terminal's data dir")
     p.set_defaults(handler=run_verify)
 
 
@@ -96,14 +101,14 @@ def run_show(args: argparse.Namespace) -> int:
             continue
         state = "STALE" if info["stale"] else "fresh"
         print(
-            f"{name}: seq {info['seq']}, issued {info['age_s']} s ago,"
-            f" next update {info['next_update']} ({state})"
+            f"{name}: seq {info['seq']}, issued {when(now - info['age_s'], now)},"
+            f" next update {when(info['next_update'], now)} ({state})"
         )
         for i in info.get("issuers", []):
             valid = "valid" if i["valid_now"] else "NOT valid now"
             print(f"  issuer {i['name']!r} kid {i['kid']} alg {i['alg']} {valid}")
         if "denied" in info:
-            print(f"  {info['denied']} wallet ids denied")
+            print(f"  {plural(info['denied'], 'wallet id')} denied")
     return 0
 
 
@@ -143,5 +148,5 @@ def run_verify(args: argparse.Namespace) -> int:
         return 1
     finally:
         journal.close()
-    print(f"journal verify: OK, {n} rows, chain and signed heads hold")
+    print(f"journal verify: OK, {plural(n, 'row')}, chain and signed heads hold")
     return 0

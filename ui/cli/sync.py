@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pos.config import Config
+from ui.cli.phrasing import plural
 from ui.runtime import provisioning
 
 TOKEN_ENV = "POS_OPERATOR_TOKEN"
@@ -29,23 +30,23 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=run_sync)
 
     p = sub.add_parser("enroll", help="register this terminal's key with the collector (once)")
-    p.add_argument("--data-dir", type=Path)
-    p.add_argument("--config", type=Path)
+    p.add_argument("--data-dir", type=Path, help="the terminal's data dir (default: terminal.data_dir)")
+    p.add_argument("--config", type=Path, help="terminal TOML configuration")
     p.add_argument("--collector", required=True, help="https://HOST[:PORT] (http only to localhost)")
     p.add_argument(
         "--operator-token", help=f"operator credential (or ${TOKEN_ENV}, or --operator-token-file)"
     )
-    p.add_argument("--operator-token-file", type=Path)
+    p.add_argument("--operator-token-file", type=Path, help="read the operator credential from this file")
     p.add_argument("--terminal-id", help="defaults to terminal.id in --config, else one made from the key")
     _tls_args(p)
     p.set_defaults(handler=run_enroll)
 
     queue = sub.add_parser("queue", help="the upload queue").add_subparsers(dest="queue_cmd", required=True)
     p = queue.add_parser("status", help="pending payments, their age, last sync, list ages, exposure")
-    p.add_argument("--data-dir", type=Path)
-    p.add_argument("--config", type=Path)
-    p.add_argument("--now", type=provisioning.unsigned_int)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--data-dir", type=Path, help="the terminal's data dir (default: terminal.data_dir)")
+    p.add_argument("--config", type=Path, help="terminal TOML configuration")
+    p.add_argument("--now", type=provisioning.unsigned_int, help="replace the clock (epoch seconds)")
+    p.add_argument("--json", action="store_true", help="one JSON object instead of lines")
     p.set_defaults(handler=run_status)
 
 
@@ -56,24 +57,28 @@ def _tls_args(p: argparse.ArgumentParser) -> None:
 
 
 def _sync_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", type=Path)
-    p.add_argument("--config", type=Path)
+    p.add_argument("--data-dir", type=Path, help="the terminal's data dir (default: terminal.data_dir)")
+    p.add_argument("--config", type=Path, help="terminal TOML configuration")
     p.add_argument("--collector", help="override the enrolled collector URL")
     _tls_args(p)
-    p.add_argument("--batch-size", type=provisioning.unsigned_int)
+    p.add_argument("--batch-size", type=provisioning.unsigned_int, help="payments per upload batch (500)")
     p.add_argument("--timeout", type=float, help="seconds per request")
-    p.add_argument("--max-attempts", type=provisioning.unsigned_int)
+    p.add_argument("--max-attempts", type=provisioning.unsigned_int, help="attempts per batch (8)")
     p.add_argument("--retry-base", type=float, help="backoff base, seconds")
     p.add_argument("--retry-cap", type=float, help="backoff cap, seconds")
-    p.add_argument("--retention-days", type=provisioning.unsigned_int)
+    p.add_argument(
+        "--retention-days", type=provisioning.unsigned_int, help="keep acknowledged tokens this long"
+    )
     p.add_argument("--deadline", type=float, help="stop retrying after this many seconds")
     what = p.add_mutually_exclusive_group()
     what.add_argument("--no-lists", action="store_true", help="upload only")
     what.add_argument("--lists-only", action="store_true", help="refresh the lists only")
     bar = p.add_mutually_exclusive_group()
     bar.add_argument("--progress", action="store_true", default=None, help="progress bar on stderr")
-    bar.add_argument("--no-progress", dest="progress", action="store_false", default=None)
-    p.add_argument("--json", action="store_true")
+    bar.add_argument(
+        "--no-progress", dest="progress", action="store_false", default=None, help="no progress bar"
+    )
+    p.add_argument("--json", action="store_true", help="one JSON object instead of lines")
 
 
 def _settings(args: argparse.Namespace, cfg: Config) -> Any:
@@ -161,8 +166,8 @@ def run_sync(args: argparse.Namespace) -> int:
         if upload:
             print(
                 f"uploaded: {upload['acknowledged']} acknowledged ({upload['stored']} new,"
-                f" {upload['duplicates']} already held) in {upload['batches']} batches,"
-                f" {upload['attempts']} attempts; {upload['pending']} pending"
+                f" {upload['duplicates']} already held) in {plural(upload['batches'], 'batch', 'batches')},"
+                f" {plural(upload['attempts'], 'attempt')}; {upload['pending']} pending"
             )
             if upload.get("verdicts"):
                 print(

@@ -29,6 +29,7 @@ from pos.ports import DEVICE_ERROR, SOURCE_TIMEOUT, Actuator, Presentation, Sour
 from pos.presentation import decode_text
 from pos.terminal import Terminal
 from pos.tokens import parse_token
+from ui.runtime.readiness import OUT_OF_SERVICE, device_down
 from ui.runtime.worker import Core, accept_on
 
 if TYPE_CHECKING:
@@ -263,6 +264,10 @@ class Gate:
     def _decide_and_open(self, presented: Presentation, request: PaymentRequest, arrived: float) -> Attempt:
         now = self.clock()
         request = replace(request, now=now)
+        down = device_down(self.relay)
+        if down is not None:  # charging without opening is the worst outcome: commit nothing
+            decision = Decision.declined(OUT_OF_SERVICE, request.amount)
+            return Attempt(presented.source, decision, None, arrived, time.perf_counter(), None, down.detail)
         claimed = claimed_wallets(presented)
         blocked = self.passback.refused(claimed, now)
         if blocked is None and self.site is not None:  # passed another gate of this gate's group

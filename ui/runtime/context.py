@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Protocol
 from pos.decision import Policy
 from pos.ports import Actuator, DeviceHealth, HasHealth, TokenSource
 from pos.terminal import Terminal
+from ui.runtime import readiness
 from ui.runtime.acceptance import Gate, Metrics
 from ui.runtime.devices import LogRelay, QueueSource, SyncProbe, VendSession, VoidFn
 from ui.runtime.operator import OperatorLog, OperatorPin
@@ -35,6 +36,10 @@ class ExtraKeys(Protocol):
     """More keys a screen offers beside its own (``pos demo``: the simulated customers)."""
 
     def hints(self, mode: str) -> Hints: ...
+
+    def menu(self, mode: str, currency: str) -> str:
+        """What the idle screen lists beside its prompt (the demo machine's products), or ""."""
+        ...
 
 
 def wall_clock() -> int:
@@ -100,6 +105,18 @@ class UiContext:
                 except Exception as exc:  # noqa: BLE001 - a health probe must not break the bar
                     out.append(DeviceHealth(name, False, str(exc)))
         return out
+
+    def device_reasons(self) -> list[str]:
+        """Why the devices keep this terminal from taking a payment now (``readiness``)."""
+        roles = readiness.role_reasons(self.settings.mode, self.relay, self.vend)
+        return [*readiness.sources_reasons(self.all_sources), *roles]
+
+    def out_of_service(self) -> list[str]:
+        """Every reason this terminal cannot take a payment now; empty when it can (not on the core
+        thread: it waits for it)."""
+        grace = self.policy.grace_s
+        state = self.core.call(lambda: readiness.state_reasons(self.core.terminal, self.clock(), grace))
+        return [*self.device_reasons(), *state]
 
     def gate(self) -> Gate:
         """The gate's accept-and-open path with this terminal's fare, relay and policies."""

@@ -12,8 +12,10 @@ from pos.ports import DEVICE_ERROR, TokenSource
 from ui.runtime.acceptance import listen
 from ui.runtime.context import UiContext
 from ui.runtime.logs import log_attempt
+from ui.runtime.readiness import Service
 
 log = logging.getLogger("pos.run")
+SERVICE_CHECK_S = 1.0  # how soon a gate notices its relay is gone or back, and says so
 
 
 def serve_gate_headless(
@@ -38,12 +40,18 @@ def serve_gate_headless(
             level, "source outcome", extra={"fields": {"source": url, "outcome": outcome, "detail": detail}}
         )
 
+    service = Service()
+    service.update(ctx.out_of_service())
+
     def lane(source: TokenSource) -> None:
         while not stop.is_set():
-            won = listen(source, lambda: not stop.is_set(), lambda _u: True, gate.new_request, s.read_slice_s,
-                         on_outcome, stop.wait)  # fmt: skip
+            if not service.ok:  # out of service: no token is read, so none is taken
+                stop.wait(s.read_slice_s)
+                continue
+            won = listen(source, lambda: not stop.is_set() and service.ok, lambda _u: True, gate.new_request,
+                         s.read_slice_s, on_outcome, stop.wait)  # fmt: skip
             if won is None:
-                return
+                continue  # stopped, or out of service: the loop's head decides
             try:
                 attempt = gate.serve(*won)
                 log_attempt(attempt, "gate")
@@ -57,10 +65,10 @@ def serve_gate_headless(
     ]
     for t in threads:
         t.start()
-    log.info("ready", extra={"fields": {"lanes": len(threads), "fare": s.fare}})
+    log.info("ready", extra={"fields": {"lanes": len(threads), "fare": s.fare, "in_service": service.ok}})
     try:
-        while not stop.wait(1.0):
-            pass
+        while not stop.wait(SERVICE_CHECK_S):
+            service.update(ctx.out_of_service())
     finally:
         if on_stop is not None:
             on_stop()

@@ -10,8 +10,17 @@ from collections.abc import Callable
 from drivers import sources
 from pos.decision import PaymentRequest
 from pos.errors import ConfigError
-from pos.ports import DEVICE_ERROR, Actuator, Presentation, SourceFailure, TokenSource
+from pos.ports import (
+    DEVICE_ERROR,
+    Actuator,
+    DeviceHealth,
+    HasHealth,
+    Presentation,
+    SourceFailure,
+    TokenSource,
+)
 from ui.runtime.devices import LogRelay, VendSession
+from ui.runtime.reopening import ReopeningRelay, ReopeningVend
 
 log = logging.getLogger("pos.run")
 
@@ -30,6 +39,16 @@ class LateSource:
         self._retry_s = retry_s
         self._next = time.monotonic() + retry_s
         self._inner: TokenSource | None = None
+        self._since = time.time()
+
+    def health(self) -> DeviceHealth:
+        """``unavailable`` with the port and the reason until the device opens; then its own."""
+        inner = self._inner
+        if inner is not None:
+            return inner.health() if isinstance(inner, HasHealth) else DeviceHealth(self.url, True)
+        left = max(0.0, self._next - time.monotonic())
+        return DeviceHealth(self.url, False, f"{self.url}: {self._error}", "unavailable", self._error,
+                            round(left, 1), self._since)  # fmt: skip
 
     def read(self, request: PaymentRequest, timeout: float) -> Presentation:
         if self._inner is None and time.monotonic() >= self._next:
@@ -71,15 +90,23 @@ def open_sources(urls: dict[str, str]) -> list[TokenSource]:
 
 
 def open_relay(url: str | None) -> Actuator | None:
+    """The gate relay; a board that is missing or fails later is ``unavailable``, reopened with
+    backoff (``ReopeningRelay``), and the gate takes no payment meanwhile."""
     if url is None:
         return None
     if url == "log:":
         return LogRelay()
-    return sources.open_actuator(url)
+    try:
+        return ReopeningRelay("relay", url, sources.open_actuator)
+    except ValueError as exc:
+        raise ConfigError(f"devices.relay: {exc}") from None
 
 
 def open_vend(url: str | None) -> VendSession | None:
+    """The vending machine's MDB link, reopened with backoff like the relay."""
     if url is None:
         return None
-    session: VendSession = sources.open_vend_session(url)
-    return session
+    try:
+        return ReopeningVend("vend", url, sources.open_vend_session)
+    except ValueError as exc:
+        raise ConfigError(f"devices.vend: {exc}") from None

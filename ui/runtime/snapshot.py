@@ -44,6 +44,8 @@ class StatusSnapshot:
     total_cap: int
     lists: tuple[ListAge, ...]
     devices: tuple[DeviceHealth, ...]
+    out_of_service: tuple[str, ...] = ()  # why no payment can be taken now (ui.runtime.readiness)
+    upload: tuple[int, int] | None = None  # (count, total) of standing payments: net of reversals
 
     @property
     def lists_level(self) -> str:
@@ -112,6 +114,7 @@ def collect(
         total_cap=policy.offline_total_max,
         lists=tuple(lists),
         devices=tuple(devices),
+        upload=terminal.journal.to_upload(),
     )
 
 

@@ -13,6 +13,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,6 +29,7 @@ from pos.ports import DeviceHealth
 from pos.terminal import Terminal
 from ui.i18n import LANGUAGES, N_, _, active, use
 from ui.i18n.money import format_money
+from ui.runtime import readiness
 from ui.runtime import snapshot as status_mod
 from ui.runtime.acceptance import Attempt
 from ui.runtime.context import UiContext
@@ -128,14 +130,15 @@ class PosApp(App[int]):
     async def refresh_status(self) -> None:
         ctx = self.ctx
         devices = ctx.device_health()
+        down = ctx.device_reasons()
         try:
-            self.status = await ctx.core.run(self._collect, devices)
+            self.status = await ctx.core.run(self._collect, devices, down)
         except PosError as exc:
             log.error("status: %s", exc)
         except RuntimeError:  # the core is shutting down
             pass
 
-    def _collect(self, devices: list[DeviceHealth]) -> StatusSnapshot:
+    def _collect(self, devices: list[DeviceHealth], down: list[str]) -> StatusSnapshot:
         """On the core thread."""
         ctx = self.ctx
         terminal = ctx.core.terminal
@@ -144,15 +147,20 @@ class PosApp(App[int]):
                 job(terminal)
             except Exception:  # one failing job must not end the status worker
                 log.exception("background job failed")
-        return status_mod.collect(
-            terminal,
-            mode=ctx.settings.mode,
-            terminal_id=ctx.terminal_id,
-            currency=ctx.currency,
-            policy=ctx.policy,
-            now=ctx.clock(),
-            sync_probe=ctx.sync_probe,
-            devices=devices,
+        now = ctx.clock()
+        reasons = (*down, *readiness.state_reasons(terminal, now, ctx.policy.grace_s))
+        return replace(
+            status_mod.collect(
+                terminal,
+                mode=ctx.settings.mode,
+                terminal_id=ctx.terminal_id,
+                currency=ctx.currency,
+                policy=ctx.policy,
+                now=now,
+                sync_probe=ctx.sync_probe,
+                devices=devices,
+            ),
+            out_of_service=reasons,
         )
 
     # -- language -----------------------------------------------------------------------------

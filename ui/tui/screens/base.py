@@ -15,6 +15,7 @@ from ui.runtime.context import Hints
 
 if TYPE_CHECKING:
     from ui.runtime.context import UiContext
+    from ui.runtime.snapshot import StatusSnapshot
     from ui.tui.app import PosApp
 
 P = ParamSpec("P")
@@ -45,6 +46,13 @@ def hints_text(pairs: Hints, extra: Hints = ()) -> str:
 
 def key_hints(pairs: Hints, extra: Hints = ()) -> Label:
     return Label(hints_text(pairs, extra), id="hints", classes="key-hints")
+
+
+def out_of_service_text(status: StatusSnapshot | None) -> str:
+    """OUT OF SERVICE and why, when the terminal cannot take a payment (``ui.runtime.readiness``)."""
+    if status is None or not status.out_of_service:
+        return ""
+    return _("OUT OF SERVICE") + "\n" + status.out_of_service[0]
 
 
 class PosMixin:

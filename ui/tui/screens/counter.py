@@ -53,6 +53,7 @@ class CounterScreen(ListeningScreen):
         self.entry = AmountEntry("EUR")
         self.notice = ""
         self.charging = 0
+        self.kept = False  # the amount a decline left: Enter retries it, a digit starts a new one
 
     def on_mount(self) -> None:
         self.entry.currency = self.ctx.currency
@@ -103,11 +104,15 @@ class CounterScreen(ListeningScreen):
             self.action_digit(event.key)
 
     def action_digit(self, digit: str) -> None:
+        if self.state == ENTRY and self.kept:
+            self.entry.clear()  # 8.00 declined, then 3 2 0 is 3.20, not 8,003.20
+        self.kept = False
         if self.state == ENTRY and self.entry.push(digit):
             self._say("")
 
     def action_backspace(self) -> None:
         if self.state == ENTRY:
+            self.kept = False
             self.entry.backspace()
             self._say("")
 
@@ -135,6 +140,7 @@ class CounterScreen(ListeningScreen):
             self._say(_("No reader is configured: check the devices section of the configuration."))
             return
         self.charging = self.entry.minor
+        self.kept = False
         self.state = WAITING
         self.notice = ""
         rnd = self.start_round(self.charging)
@@ -159,6 +165,7 @@ class CounterScreen(ListeningScreen):
         if self.state == WAITING and self.current(round_no):
             self.stop_round()
             self.state = ENTRY
+            self.kept = True
             self._show()
             self._result(Attempt("", None, "source_timeout"))
 
@@ -178,6 +185,7 @@ class CounterScreen(ListeningScreen):
             )
         else:
             self.notice = ""
+            self.kept = True
         self._result(message.attempt)  # first: the result is what the customer waits for
         if decision is not None and decision.approved:
             print_in_background(self, decision.seq)  # a worker: the screen never waits for paper

@@ -23,7 +23,8 @@ from textual.worker import get_current_worker
 from pos.ports import DEVICE_ERROR, TokenSource
 from ui.i18n import N_, _
 from ui.runtime.acceptance import Attempt, Gate, listen
-from ui.tui.screens.base import PosScreen, key_hints, redraw
+from ui.runtime.snapshot import StatusSnapshot
+from ui.tui.screens.base import PosScreen, key_hints, out_of_service_text, redraw
 from ui.tui.widgets.money import MoneyDisplay
 from ui.tui.widgets.result_banner import APPROVED, DECLINED, NOTICE, ResultBanner
 from ui.tui.widgets.status_bar import StatusBar
@@ -70,6 +71,17 @@ class GateScreen(PosScreen):
         self.gate = ctx.gate()
         for source in ctx.all_sources:
             self._lane(source)
+        self.watch(self.app, "status", self._service, init=True)
+
+    @redraw
+    def _service(self, status: StatusSnapshot | None) -> None:
+        down = out_of_service_text(status)
+        self.set_class(bool(down), "-out-of-service")
+        self.query_one("#gate-prompt", Label).update(down or _("Tap or scan to pass"))
+
+    def _in_service(self) -> bool:
+        status = self.pos_app.status
+        return status is None or not status.out_of_service
 
     def relabel(self) -> None:
         if self.shown is not None:
@@ -94,9 +106,12 @@ class GateScreen(PosScreen):
             self.post_message(GateNote(url, outcome))
 
         while not self._stopped.is_set() and not worker.is_cancelled:
+            if not self._in_service():  # no token is read, so none is taken
+                self._stopped.wait(ctx.settings.read_slice_s)
+                continue
             won = listen(
                 source,
-                lambda: not self._stopped.is_set() and not worker.is_cancelled,
+                lambda: not self._stopped.is_set() and not worker.is_cancelled and self._in_service(),
                 lambda _url: True,
                 gate.new_request,
                 ctx.settings.read_slice_s,
@@ -104,7 +119,7 @@ class GateScreen(PosScreen):
                 self._stopped.wait,
             )
             if won is None:
-                return
+                continue  # stopped, or out of service: the loop's head decides
             attempt = gate.serve(*won)  # the relay has switched (or not) before anything is drawn
             self.post_message(GateResult(attempt))
 

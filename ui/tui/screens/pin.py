@@ -148,7 +148,11 @@ class PinScreen(PosModal):
         self.busy = False
         result = message.result
         if result is None:
-            self.message = _("No operator PIN is set on this terminal.")
+            self.message = (
+                _("No operator PIN is set on this terminal.")
+                + " "
+                + _("Set one with: pos run --config pos.toml --set-pin")
+            )
         elif result.ok:
             self.dismiss(True)
             return

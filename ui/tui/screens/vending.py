@@ -25,7 +25,7 @@ from pos.ports import VendRequest
 from ui.i18n import N_, _
 from ui.runtime.acceptance import Attempt
 from ui.runtime.receipt_printing import print_in_background
-from ui.tui.screens.base import key_hints, redraw
+from ui.tui.screens.base import key_hints, out_of_service_text, redraw
 from ui.tui.screens.listening import Decided, ListeningScreen, SourceNote
 from ui.tui.widgets.money import MoneyDisplay
 from ui.tui.widgets.result_banner import APPROVED, DECLINED, NOTICE, ResultBanner
@@ -80,10 +80,14 @@ class VendingScreen(ListeningScreen):
             return _("Tap the phone or show the QR code")
         if self.state == VENDING:
             return _("Approved: your product is coming")
-        return _("Select a product")
+        extra = self.ctx.extra_keys
+        menu = extra.menu("vending", self.ctx.currency) if extra is not None else ""
+        prompt = _("Select a product") + (f"\n{menu}" if menu else "")
+        return out_of_service_text(self.pos_app.status) or prompt
 
     def on_mount(self) -> None:
         self._to_idle()
+        self.watch(self.app, "status", lambda _s: self._show() if self.state == IDLE else None, init=False)
 
     def relabel(self) -> None:
         self._show()

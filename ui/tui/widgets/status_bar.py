@@ -27,9 +27,10 @@ def items(s: StatusSnapshot) -> list[tuple[str, str, str]]:
         if s.sync.last_upload is not None:
             text += " · " + _("sent {ago} ago").format(ago=duration(s.now - s.sync.last_upload))
         cells.append(("st-net", text, OK))
-    if s.pending_count:
-        money = format_money(s.pending_total, s.currency)
-        cells.append(("st-upload", _("{n} to upload ({money})").format(n=s.pending_count, money=money), OK))
+    n, total = s.upload if s.upload is not None else (s.pending_count, s.pending_total)
+    if n:  # net of reversals: a voided or undelivered payment is not money to collect
+        money = format_money(total, s.currency)
+        cells.append(("st-upload", _("{n} to upload ({money})").format(n=n, money=money), OK))
     else:
         cells.append(("st-upload", _("nothing to upload"), OK))
     cells.append(("st-lists", _lists_text(s), s.lists_level))
@@ -45,7 +46,9 @@ def items(s: StatusSnapshot) -> list[tuple[str, str, str]]:
     )
     bad = [d.name for d in s.devices if not d.ok]
     devices = _("device fault: {names}").format(names=", ".join(bad)) if bad else _("devices ok")
-    cells.append(("st-devices", devices, s.devices_level))
+    if s.out_of_service:  # the first reason names the port or the list: what the installer fixes
+        devices = _("OUT OF SERVICE: {why}").format(why=s.out_of_service[0])
+    cells.append(("st-devices", devices, ERROR if s.out_of_service else s.devices_level))
     cells.append(("st-lang", LANGUAGE_NAMES[active().lang], OK))
     return cells
 
