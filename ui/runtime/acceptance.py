@@ -261,6 +261,15 @@ class Gate:
             self.metrics.record("gate_tap_to_relay", attempt.actuated - arrived)
         return attempt
 
+    def refuse(
+        self, presented: Presentation, request: PaymentRequest, arrived: float, reasons: list[str]
+    ) -> Attempt:
+        """Out of service: the presentation is answered ``out_of_service`` and nothing is committed."""
+        decision = Decision.declined(OUT_OF_SERVICE, request.amount)
+        return Attempt(
+            presented.source, decision, None, arrived, time.perf_counter(), None, "; ".join(reasons)
+        )
+
     def _decide_and_open(self, presented: Presentation, request: PaymentRequest, arrived: float) -> Attempt:
         now = self.clock()
         request = replace(request, now=now)

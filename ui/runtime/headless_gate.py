@@ -45,15 +45,14 @@ def serve_gate_headless(
 
     def lane(source: TokenSource) -> None:
         while not stop.is_set():
-            if not service.ok:  # out of service: no token is read, so none is taken
-                stop.wait(s.read_slice_s)
-                continue
-            won = listen(source, lambda: not stop.is_set() and service.ok, lambda _u: True, gate.new_request,
+            won = listen(source, lambda: not stop.is_set(), lambda _u: True, gate.new_request,
                          s.read_slice_s, on_outcome, stop.wait)  # fmt: skip
             if won is None:
-                continue  # stopped, or out of service: the loop's head decides
+                continue
             try:
-                attempt = gate.serve(*won)
+                # Out of service, a token is still read, and declined at once with nothing
+                # committed: a scan at a dead gate must not wait in the port to be charged later.
+                attempt = gate.serve(*won) if service.ok else gate.refuse(*won, service.reasons)
                 log_attempt(attempt, "gate")
                 if on_approved is not None and attempt.decision is not None and attempt.decision.approved:
                     on_approved()
