@@ -75,4 +75,9 @@ register(
         ("drivers/serial/lines.py", "drivers/serial/wedge.py", "pos/presentation.py"),
         "serial scanner bytes and keyboard-wedge keys: only Decline, buffers capped",
     ),
+    Target(
+        "mdb", "mdb:MdbHarness", None, 4096, ("drivers.mdb",),
+        ("drivers/mdb/adapter.py", "drivers/mdb/cashless.py", "drivers/mdb/qibixx_lines.py"),
+        "OWT-MDB/1 lines into the cashless state machine; Qibixx adapter lines",
+    ),
 )  # fmt: skip
