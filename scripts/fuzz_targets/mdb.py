@@ -59,12 +59,12 @@ class MdbHarness:
 
     def _owt(self, data: bytes) -> None:
         ad, c = self.owt, self.cashless
-        ad._buf.clear()  # noqa: SLF001 - a fresh adapter per input, without reopening the port
+        ad._buf.clear()
         ad.port.reset_input_buffer()
         ad.port.write(data)
         device = c.CashlessDevice()
         while (command := ad.read_command(0.0005)) is not None:
-            if len(ad._buf) > self.adapter.MAX_LINE + len(data):  # noqa: SLF001
+            if len(ad._buf) > self.adapter.MAX_LINE + len(data):
                 raise AssertionError("adapter line buffer grows past its cap")
             for event in device.handle(command):
                 if isinstance(event, c.VendRequested):
@@ -79,18 +79,18 @@ class MdbHarness:
 
     def _qibixx(self, data: bytes, decimals: int) -> None:
         q = self.qlines
-        q._buf.clear()  # noqa: SLF001
-        q._skipping = False  # noqa: SLF001
+        q._buf.clear()
+        q._skipping = False
         q.port.reset_input_buffer()
         q.port.write(data)
         while (line := q.read_line(0.0005)) is not None:
-            if len(q._buf) > self.q.MAX_LINE + len(data):  # noqa: SLF001
+            if len(q._buf) > self.q.MAX_LINE + len(data):
                 raise AssertionError("Qibixx line buffer grows past its cap")
             if not line.isprintable() or not line.isascii():
                 raise AssertionError(f"line {line[:40]!r} passed the ASCII filter")
             event = self.q.parse_line(line, decimals)
             if isinstance(event, self.q.VendRequested):
-                if event.price < 0 or self.q._ITEM.fullmatch(event.item) is None:  # noqa: SLF001
+                if event.price < 0 or self.q._ITEM.fullmatch(event.item) is None:
                     raise AssertionError(f"vend request {event!r} out of its documented form")
                 if self.q.to_minor(self.q.format_amount(event.price, decimals), decimals) != event.price:
                     raise AssertionError(f"price {event.price} does not survive formatting")
