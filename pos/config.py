@@ -111,6 +111,8 @@ def from_mapping(doc: dict[str, Any], source: str) -> Config:
                 raise ConfigError(f"{source}: {name} must be a {want.__name__}, not {value!r}")
             if isinstance(value, int) and not 0 <= value <= _MAX_INT:
                 raise ConfigError(f"{source}: {name} must be between 0 and {_MAX_INT}")
+            if isinstance(value, str) and "\x00" in value:  # a path with NUL fails its first open
+                raise ConfigError(f"{source}: {name} must not contain a NUL character")
             values[name] = value
     return _build(values, extra, source)
 

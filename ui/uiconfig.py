@@ -33,6 +33,7 @@ Money is an integer of minor units; times are seconds (int or float).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -93,6 +94,9 @@ def from_config(cfg: Config, **overrides: Any) -> UiSettings:
             if type(value) not in want:
                 names = " or ".join(t.__name__ for t in want)
                 raise ConfigError(f"{where}: {section}.{key} must be a {names}, not {value!r}")
+            # TOML has nan and inf; nan passes every comparison below (nan < 0 is False)
+            if type(value) is float and not math.isfinite(value):
+                raise ConfigError(f"{where}: {section}.{key} must be a finite number, not {value!r}")
             if not isinstance(value, (bool, str)) and value < 0:
                 raise ConfigError(f"{where}: {section}.{key} must not be negative")
             values[key] = value

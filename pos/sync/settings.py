@@ -16,6 +16,7 @@ retention_days = 30      # acknowledged rows keep their sealed token this long
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -91,5 +92,10 @@ def from_mapping(table: Any, source: str = "<config>") -> SyncSettings:
             raise ConfigError(f"{source}: unknown key sync.{key}")
         if type(value) not in _TYPES[key]:
             raise ConfigError(f"{source}: sync.{key} has the wrong type ({value!r})")
+        # TOML has nan and inf, and no range check below refuses nan (nan <= 0 is False)
+        if type(value) is float and not math.isfinite(value):
+            raise ConfigError(f"{source}: sync.{key} must be a finite number, not {value!r}")
+        if type(value) is str and "\x00" in value:
+            raise ConfigError(f"{source}: sync.{key} must not contain a NUL character")
         values[key] = Path(value) if key in ("ca_file", "pinned_cert") else value
     return SyncSettings(**values).checked(source)

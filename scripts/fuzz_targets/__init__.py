@@ -80,4 +80,9 @@ register(
         ("drivers/mdb/adapter.py", "drivers/mdb/cashless.py", "drivers/mdb/qibixx_lines.py"),
         "OWT-MDB/1 lines into the cashless state machine; Qibixx adapter lines",
     ),
+    Target(
+        "config", "config:ConfigHarness", None, 4096, ("pos.config", "pos.sync.settings", "ui.uiconfig"),
+        ("pos/config.py", "pos/sync/settings.py", "ui/uiconfig.py"),
+        "the TOML config: pos.config.load, [sync] settings, [ui] settings: only ConfigError",
+    ),
 )  # fmt: skip
