@@ -153,3 +153,14 @@ def test_show_prints_the_receipt_or_sends_it_to_a_printer(paid: tuple[Demo, str]
     assert target.read_bytes().startswith(b"\x1b@") and text.encode() in target.read_bytes()
     code, _, err = pos("receipt", "show", "--data-dir", str(demo.data_dir), "--seq", "7")
     assert code == 1 and "no payment with seq 7" in err
+
+
+@pytest.mark.parametrize("t", [2**64 - 1, 2**40])
+def test_receipt_dated_past_the_calendar_is_described_not_a_crash(tmp_path: Path, t: int) -> None:
+    """Found by ``scripts/fuzz receipt``: anyone signs a receipt with its own key, at any uint64
+    time; printing its date raised OverflowError (or ValueError: year out of range)."""
+    fields = receipt.ReceiptFields("SHOP-7", 1, t, 1250, "EUR", bytes(8), 1, None)
+    text = receipt.make_receipt(fields, Identity(tmp_path)).text
+    code, out, err = pos("receipt", "verify", text)
+    assert code == 0, err
+    assert out.startswith("VALID receipt") and f"{t}" in out

@@ -85,4 +85,9 @@ register(
         ("pos/config.py", "pos/sync/settings.py", "ui/uiconfig.py"),
         "the TOML config: pos.config.load, [sync] settings, [ui] settings: only ConfigError",
     ),
+    Target(
+        "receipt", "receipt:ReceiptHarness", None, 8192, ("pos", "ui.cmd_receipt", "drivers.camera"),
+        ("pos/receipt.py", "ui/cmd_receipt.py", "drivers/camera/images.py"),
+        "pos receipt verify @FILE: OWR1 text, COSE bytes, PNG/JPEG pictures: exit 0 or 1",
+    ),
 )  # fmt: skip
