@@ -90,4 +90,10 @@ register(
         ("pos/receipt.py", "ui/cmd_receipt.py", "drivers/camera/images.py"),
         "pos receipt verify @FILE: OWR1 text, COSE bytes, PNG/JPEG pictures: exit 0 or 1",
     ),
+    Target(
+        "delta", "network:DeltaHarness", None, 4096, ("pos",),
+        ("pos/sync/lists.py", "pos/sync/denylist.py", "pos/sync/protocol.py", "pos/sync/uploader.py",
+         "pos/keystore.py", "pos/trust.py"),
+        "the network's answers to a terminal: deny deltas, list bodies, batch answers",
+    ),
 )  # fmt: skip
