@@ -96,4 +96,10 @@ register(
          "pos/keystore.py", "pos/trust.py"),
         "the network's answers to a terminal: deny deltas, list bodies, batch answers",
     ),
+    Target(
+        "batch", "upload:BatchHarness", None, 8192, ("collector", "pos"),
+        ("pos/sync/protocol.py", "collector/service.py", "collector/ingest.py", "collector/app.py",
+         "collector/payments.py", "collector/reverify.py"),
+        "the collector: batch bodies, enrollment bodies, deny-list query strings",
+    ),
 )  # fmt: skip
