@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import sys
 import time
 import traceback
@@ -136,12 +135,41 @@ def run_hypothesis(target: Target, seconds: float) -> int:
     return 0
 
 
+def selftest(mutants: int, names: list[str]) -> int:
+    """Every target's seeds and ``mutants`` seeded mutations of them: the suite's quick check that
+    each harness still runs on today's code (no atheris; one process, so the harnesses' global
+    switches, such as ``logging.disable``, stay out of the test runner)."""
+    import random
+
+    bad = 0
+    for name in names or list(TARGETS):
+        started = time.monotonic()
+        harness = _harness(TARGETS[name], instrument=False)
+        seeds, rnd = harness.seeds(), random.Random(name)
+        inputs = list(seeds)
+        for _ in range(mutants):
+            data = bytearray(rnd.choice(seeds))
+            for _ in range(rnd.randrange(1, 6)):
+                mutate(data, rnd, seeds)
+            inputs.append(bytes(data[: TARGETS[name].max_len]))
+        for data in inputs:
+            try:
+                harness.check(data)
+            except Exception:  # noqa: BLE001 - reporting is the point
+                bad += 1
+                print(f"CRASH   {name}: {data.hex()}")
+                traceback.print_exc()
+                break
+        print(f"{name}: {len(inputs)} inputs in {time.monotonic() - started:.1f} s")
+    return 1 if bad else 0
+
+
 def mutate(data: bytearray, rnd: Any, seeds: list[bytes]) -> None:
     """One byte-level mutation: flip, set, truncate, insert, delete, or splice from another seed."""
     op = rnd.randrange(7)
     n = len(data)
     if n == 0 or op == 0:
-        data[rnd.randrange(n + 1) : rnd.randrange(n + 1)] = os.urandom(rnd.randrange(1, 9))
+        data[rnd.randrange(n + 1) : rnd.randrange(n + 1)] = rnd.randbytes(rnd.randrange(1, 9))
     elif op == 1:
         data[rnd.randrange(n)] ^= 1 << rnd.randrange(8)
     elif op == 2:
@@ -164,6 +192,9 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["list"]:
         print("\n".join(TARGETS))
         return 0
+    if argv[:1] == ["selftest"]:
+        n = int(argv[1]) if len(argv) > 1 and argv[1].isdigit() else 50
+        return selftest(n, [a for a in argv[1:] if not a.isdigit()])
     commands = ("run", "seeds", "repro", "hypothesis", "coverage", "info")
     if len(argv) < 2 or argv[0] not in commands or argv[1] not in TARGETS:
         print(__doc__, file=sys.stderr)
