@@ -137,3 +137,13 @@ def test_nul_character_in_a_config_path_is_refused(tmp_path: Path, text: str, na
     with pytest.raises(ConfigError) as err:
         _load_all(path)
     assert names in str(err.value) and str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["[" * 1200, "{ a = " * 600])
+def test_config_nested_too_deep_is_a_clear_error(tmp_path: Path, value: str) -> None:
+    """Found by reading for ``scripts/fuzz config``: tomllib recurses, so a deeply nested array or
+    inline table raised RecursionError instead of ConfigError."""
+    path = write(tmp_path, f"x = {value}\n")
+    with pytest.raises(ConfigError, match="not valid TOML") as err:
+        config.load(path)
+    assert str(path) in str(err.value)
