@@ -81,7 +81,8 @@ register(
         "OWT-MDB/1 lines into the cashless state machine; Qibixx adapter lines",
     ),
     Target(
-        "config", "config:ConfigHarness", None, 4096, ("pos.config", "pos.sync.settings", "ui.uiconfig"),
+        "config", "config:ConfigHarness", None, 4096,
+        ("pos.config", "pos.sync.settings", "ui.uiconfig", "tomllib"),  # tomllib: feedback inside TOML
         ("pos/config.py", "pos/sync/settings.py", "ui/uiconfig.py"),
         "the TOML config: pos.config.load, [sync] settings, [ui] settings: only ConfigError",
     ),
