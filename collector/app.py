@@ -61,7 +61,7 @@ def create_app(
     async def read_body(request: Request, cap: int) -> bytes:
         declared = request.headers.get("content-length")
         if declared is not None:
-            if not declared.isdigit():
+            if not (declared.isascii() and declared.isdigit()):  # "²".isdigit(), int("²") raises
                 raise collector.reject(400, "bad_content_length")
             if int(declared) > cap:
                 raise collector.reject(413, "body_too_large", f"the cap is {cap} bytes")
@@ -132,7 +132,7 @@ def create_app(
     async def deny(request: Request) -> Response:
         async def handle() -> Response:
             have_arg = request.query_params.get("have")
-            if have_arg is not None and not have_arg.isdigit():
+            if have_arg is not None and not (have_arg.isascii() and have_arg.isdigit()):
                 raise collector.reject(400, "bad_have", "have is the seq of the list in force")
             have = int(have_arg) if have_arg is not None else None
             full = request.query_params.get("full") == "1"
