@@ -54,7 +54,20 @@ def write_seeds(target: Target, out: Path) -> int:
 
 def run_atheris(target: Target, argv: list[str]) -> None:
     harness = _harness(target, instrument=True)
-    atheris.Setup([sys.argv[0], *argv], harness.check)
+    prefix = next((a.split("=", 1)[1] for a in argv if a.startswith("-artifact_prefix=")), "./")
+
+    def check(data: bytes) -> None:
+        try:
+            harness.check(data)
+        except BaseException:
+            # Saved here too: a crash in the collector target once ended the process after the
+            # traceback, before libFuzzer wrote its artifact (worker threads at exit, it seems).
+            path = Path(f"{prefix}crash-{hashlib.sha1(data).hexdigest()}")
+            path.write_bytes(data)
+            print(f"fuzz: {target.name}: crashing input saved to {path}", file=sys.stderr, flush=True)
+            raise
+
+    atheris.Setup([sys.argv[0], *argv], check)
     atheris.Fuzz()
 
 
