@@ -56,7 +56,7 @@ async def _gone(request: Request, exc: Exception) -> Response:
 
 
 async def _internal(request: Request, exc: Exception) -> Response:
-    log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+    log.error("internal error on %s %s", request.method, request.scope.get("path"), exc_info=exc)
     return _error(500, "internal")
 
 

@@ -32,7 +32,7 @@ ARGV_TOKEN_WARNING = (
 
 
 def _count(text: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
     return int(text)
 
@@ -90,7 +90,7 @@ def register(sub: Any) -> None:
 
 def listen_address(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
+    if not sep or not (port.isascii() and port.isdigit()) or int(port) > 65535:
         raise ConfigError(f"--listen {text!r}: give HOST:PORT")
     return host.strip("[]") or "127.0.0.1", int(port)
 

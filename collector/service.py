@@ -121,7 +121,7 @@ class Collector:
             ):
                 raise TypeError("wrong field types")
             key_raw, sig = bytes.fromhex(key_hex), bytes.fromhex(sig_hex)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError) as exc:  # RecursionError: nested too deep
             raise self.reject(400, "bad_body", f"enrollment is JSON {{tid, key, time, sig}}: {exc}") from None
         if not valid_terminal_id(tid):
             raise self.reject(400, "bad_terminal_id", TERMINAL_ID_RULE)

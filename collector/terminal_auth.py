@@ -26,7 +26,8 @@ def signed_by(collector: Any, headers: Mapping[str, str], path: str) -> str | No
     tid = headers.get(p.HDR_TERMINAL)
     t_text = headers.get(p.HDR_TIME, "")
     sig_hex = headers.get(p.HDR_SIGNATURE, "")
-    if tid is None or not valid_terminal_id(tid) or not t_text.isdigit() or len(sig_hex) != 2 * p.SIG_LEN:
+    digits = t_text.isascii() and t_text.isdigit()  # "²".isdigit(), int("²") raises
+    if tid is None or not valid_terminal_id(tid) or not digits or len(sig_hex) != 2 * p.SIG_LEN:
         return None
     t = int(t_text)
     if abs(t - int(collector.clock())) > min(WINDOW_S, collector.settings.batch_window_s):

@@ -59,6 +59,8 @@ def load(path: Path) -> Config:
         raise ConfigError(f"{path}: no such file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses into nested arrays and inline tables
+        raise ConfigError(f"{path}: not valid TOML: nested too deep") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     return from_mapping(doc, str(path))

@@ -12,6 +12,7 @@ everywhere, so a typo never silently turns a feature off.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import sys
 import types
@@ -212,6 +213,11 @@ def check_value(name: str, value: Any, annotation: Any, source: str) -> Any:
     if type(value) not in want:
         kinds = "a number" if float in want else " or ".join(_KIND_WORDS.get(t, t.__name__) for t in want)
         raise ConfigError(f"{source}: {name} must be {kinds}, not {value!r}")
+    # TOML has nan and inf, and nan passes every range check (nan < 0 is False)
+    if type(value) is float and not math.isfinite(value):
+        raise ConfigError(f"{source}: {name} must be a finite number, not {value!r}")
+    if isinstance(value, str) and "\x00" in value:  # a path with NUL fails its first open
+        raise ConfigError(f"{source}: {name} must not contain a NUL character")
     if isinstance(value, int | float) and not isinstance(value, bool) and not 0 <= value <= _MAX_INT:
         raise ConfigError(f"{source}: {name} must be between 0 and {_MAX_INT}")
     return Path(value) if base is Path else value

@@ -92,3 +92,58 @@ def test_binary_garbage_config_is_a_clear_error(tmp_path: Path) -> None:
 def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such file"):
         config.load(tmp_path / "absent.toml")
+
+
+def _load_all(path: Path) -> None:
+    """What ``pos run`` does with the file: the core, the ``[sync]`` table, the UI's sections."""
+    from pos.sync import settings
+    from ui.runtime import settings as uiconfig
+
+    cfg = config.load(path)
+    settings.from_mapping(cfg.extra.get("sync"), cfg.source)
+    uiconfig.from_config(cfg)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("[sync]\ninterval_s = nan\n", "sync.interval_s"),
+        ("[sync]\ntimeout_s = inf\n", "sync.timeout_s"),
+        ("[sync]\nretry_base_s = 1e400\n", "sync.retry_base_s"),
+        ("[ui]\nread_slice_s = nan\n", "ui.read_slice_s"),
+        ("[counter]\nwait_s = inf\n", "counter.wait_s"),
+        ("[gate]\nopen_s = nan\n", "gate.open_s"),
+    ],
+)
+def test_nan_or_infinite_seconds_in_config_are_refused(tmp_path: Path, text: str, names: str) -> None:
+    """Found by ``scripts/fuzz config``: TOML has nan and inf, and ``nan <= 0`` is False."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        _load_all(path)
+    assert names in str(err.value) and str(path) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ('[terminal]\ndata_dir = "/var/lib/pos\\u0000x"\n', "terminal.data_dir"),
+        ('[terminal]\nroot_key = "\\u0000"\n', "terminal.root_key"),
+        ('[sync]\nca_file = "/etc/ca\\u0000.pem"\n', "sync.ca_file"),
+    ],
+)
+def test_nul_character_in_a_config_path_is_refused(tmp_path: Path, text: str, names: str) -> None:
+    """Found by ``scripts/fuzz config``: such a path loaded, then the first open raised ValueError."""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        _load_all(path)
+    assert names in str(err.value) and str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["[" * 1200, "{ a = " * 600])
+def test_config_nested_too_deep_is_a_clear_error(tmp_path: Path, value: str) -> None:
+    """Found by reading for ``scripts/fuzz config``: tomllib recurses, so a deeply nested array or
+    inline table raised RecursionError instead of ConfigError."""
+    path = write(tmp_path, f"x = {value}\n")
+    with pytest.raises(ConfigError, match="not valid TOML") as err:
+        config.load(path)
+    assert str(path) in str(err.value)

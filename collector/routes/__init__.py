@@ -48,7 +48,7 @@ async def read_body(request: Request, cap: int) -> bytes:
     ctx = served(request)
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):  # "²".isdigit(), int("²") raises
             raise ctx.collector.reject(400, "bad_content_length")
         if int(declared) > cap:
             raise ctx.collector.reject(413, "body_too_large", f"the cap is {cap} bytes")

@@ -36,7 +36,7 @@ async def trust(request: Request) -> Response:
 async def deny(request: Request) -> Response:
     ctx = served(request)
     have_arg = request.query_params.get("have")
-    if have_arg is not None and not have_arg.isdigit():
+    if have_arg is not None and not (have_arg.isascii() and have_arg.isdigit()):
         raise ctx.collector.reject(400, "bad_have", "have is the seq of the list in force")
     have = int(have_arg) if have_arg is not None else None
     full = request.query_params.get("full") == "1"
@@ -45,7 +45,9 @@ async def deny(request: Request) -> Response:
     if current is None:
         raise Reject(404, "no_deny_list")
     # what this terminal was served binds its later rows (304s too); one write per new list at most
-    await run_in_threadpool(note_deny_served, ctx.collector, request.headers, request.url.path, current.seq)
+    # (the scope's path, not request.url: a query that is not UTF-8 must not make this a 500)
+    path = request.scope["path"]
+    await run_in_threadpool(note_deny_served, ctx.collector, request.headers, path, current.seq)
     etag = f'"deny-{current.seq}"'
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if _not_modified(request, etag) or (have == current.seq and not full):

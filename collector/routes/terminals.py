@@ -42,7 +42,7 @@ async def terminal(request: Request) -> Response:
     ctx = served(request)
     tid = request.path_params["tid"]
     # The operator, or the terminal itself on a signed request (collector.terminal_auth).
-    itself = await run_in_threadpool(signed_by, ctx.collector, request.headers, request.url.path)
+    itself = await run_in_threadpool(signed_by, ctx.collector, request.headers, request.scope["path"])
     if itself != tid:
         try:
             require_token(request, ctx.collector.settings.operator_token)

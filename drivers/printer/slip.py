@@ -37,8 +37,15 @@ def short_wallet(wallet_id: bytes) -> str:
 
 
 def when(t: int, tz: tzinfo | None = None) -> str:
-    """Epoch seconds as the receipt's date and time, with the zone (``None``: the machine's)."""
-    moment = datetime.fromtimestamp(t, tz) if tz is not None else datetime.fromtimestamp(t).astimezone()
+    """Epoch seconds as the receipt's date and time, with the zone (``None``: the machine's).
+
+    A time past the calendar (a receipt signed by its own key may carry any uint64) is shown as
+    the number it is, not raised: ``pos receipt verify`` must say what it was given.
+    """
+    try:
+        moment = datetime.fromtimestamp(t, tz) if tz is not None else datetime.fromtimestamp(t).astimezone()
+    except (OverflowError, ValueError, OSError):
+        return f"{t} s after 1970 (outside the calendar)"
     return moment.strftime("%Y-%m-%d %H:%M:%S ") + (moment.tzname() or moment.strftime("%z"))
 
 

@@ -56,7 +56,7 @@ def enroll(
         ) from None
     try:
         doc = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: an answer nested too deep
         doc = {}
     if status not in (200, 201):
         why = doc.get("error", "") if isinstance(doc, dict) else ""

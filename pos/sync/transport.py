@@ -98,7 +98,7 @@ def make_client(url: str, settings: SyncSettings) -> httpx.Client:
 def read_capped(resp: httpx.Response, cap: int) -> bytes:
     """The body, refused past ``cap`` bytes before it is all in memory."""
     declared = resp.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > cap:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > cap:
         raise SyncError(f"answer of {declared} bytes is over the {cap}-byte cap", code="too_large")
     buf = bytearray()
     for chunk in resp.iter_bytes():

@@ -211,7 +211,7 @@ class Uploader:
         doc: Any = None
         try:
             doc = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: a rogue answer nested too deep
             if status == 200:
                 raise SyncError("answer is not JSON", code="bad_answer", retryable=True) from None
         code = doc.get("error", "") if isinstance(doc, dict) else ""

@@ -447,3 +447,13 @@ def test_cli_enroll_sync_and_refusals(
     # Plain http to anything but localhost is refused before any connection.
     code, _doc, err = run_pos(["sync", "--data-dir", d, "--collector", "http://192.0.2.1:8080"], capsys)
     assert code == 2 and "refusing plain http" in err
+
+
+@pytest.mark.parametrize(
+    "have", ["%C2%B2", "%D9%A3", "%EF%BC%91"]
+)  # superscript 2, Arabic-Indic 3, fullwidth 1
+def test_deny_list_request_with_a_unicode_digit_is_refused_not_a_500(coll: CollectorProc, have: str) -> None:
+    """Found by ``scripts/fuzz batch``: ``"²".isdigit()`` is True but ``int("²")`` raises, so
+    ``?have=²`` was an internal error (HTTP 500); other Unicode digits passed as a seq."""
+    r = httpx.get(f"{coll.url}/v1/lists/deny?have={have}", trust_env=False)
+    assert (r.status_code, r.json()["error"]) == (400, "bad_have")

@@ -5,18 +5,24 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
 import pytest
 
 from collector.db import Database, parse_url
 from collector.lists import Lists, ListSigner
-from collector.service import Collector, Reject
+from collector.service import Collector, Reject, Settings
 from pos.errors import ConfigError, ListError
 from pos.keystore import KeyStore
-from pos.sync.settings import from_mapping
+from pos.sync.enroll import enroll
+from pos.sync.settings import SyncSettings, from_mapping
 from pos.sync.transport import Backoff
+from pos.sync.uploader import Uploader
 from pos.trust import parse_deny_list
 from pos.wire import denylist
 from pos.wire import protocol as p
@@ -177,3 +183,61 @@ def test_small_order_keys_are_weak() -> None:
     from pos.identity import Identity
 
     assert not p.weak_ed25519_key(Identity(Path(__import__("tempfile").mkdtemp())).public_raw)
+
+
+NESTED_TOO_DEEP = b"[" * 5000  # json raises RecursionError, not ValueError, past ~1000 levels
+
+
+@pytest.fixture
+def deep_json_server() -> Iterator[str]:
+    """A collector (or a MITM) on 127.0.0.1 that answers every POST with JSON nested too deep."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(200 if self.path == "/v1/batches" else 201)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(NESTED_TOO_DEEP)))
+            self.end_headers()
+            self.wfile.write(NESTED_TOO_DEEP)
+
+        def log_message(self, *_a: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_enrollment_body_nested_too_deep_is_a_bad_body(local: Collector) -> None:
+    """Found while writing ``scripts/fuzz batch``: the collector's JSON parse raised RecursionError
+    (an HTTP 500) instead of refusing the body."""
+    c = Collector(local.db, local.lists, Settings(operator_token="op"))
+    with pytest.raises(Reject) as err:
+        c.enroll("Bearer op", NESTED_TOO_DEEP[:4000])
+    assert (err.value.status, err.value.code) == (400, "bad_body")
+
+
+def test_collector_answer_nested_too_deep_is_a_failed_pass(
+    env: SchemeEnv, tmp_path: Path, deep_json_server: str
+) -> None:
+    """Found while writing ``scripts/fuzz delta``: a rogue collector's answer nested too deep
+    escaped the uploader as RecursionError; it is a bad answer, and the rows stay pending."""
+    t = new_terminal(env, tmp_path / "t", None, "T-DEEP")
+    assert t.pay(env.wallet(), 10).approved
+    settings = SyncSettings(max_attempts=2, retry_base_s=0.01, retry_cap_s=0.01)
+    with httpx.Client(base_url=deep_json_server) as client:
+        result = Uploader(t.terminal.journal, client, t.tid, settings).run_pass()
+    assert not result.ok and "answer is not JSON" in (result.error or "")
+    assert result.pending == 1
+    t.close()
+
+
+def test_enroll_answer_nested_too_deep_still_enrolls(tmp_path: Path, deep_json_server: str) -> None:
+    """Found while writing ``scripts/fuzz delta``: ``pos sync enroll`` raised RecursionError on such
+    an answer; a 201 enrolls whatever its body, as a body that is not JSON does."""
+    out = enroll(tmp_path, deep_json_server, "op", "T-DEEP", SyncSettings())
+    assert out["status"] == "enrolled" and out["terminal_id"] == "T-DEEP"

@@ -1,4 +1,4 @@
-"""Fuzz targets of the terminal core (run through ``scripts/fuzz``; atheris, else hypothesis).
+"""Fuzz targets of the terminal core: ``token``, ``text`` and ``lists``.
 
 The invariant: whatever the bytes, the token and text paths raise only ``pos.errors.Decline`` and
 the list parsers only ``pos.errors.ListError``; any other exception is a crash. Each input runs
@@ -9,57 +9,18 @@ same text (strictness), a parsed deny list finds its own ids.
 
 The fixture is deterministic (keys from fixed seeds, a fixed clock), so a corpus saved by one run
 still holds validly signed documents for the next.
-
-    python scripts/fuzz_targets.py run token [libFuzzer flags] CORPUS_DIR...   (atheris)
-    python scripts/fuzz_targets.py seeds token DIR                            (write seeds)
-    python scripts/fuzz_targets.py repro token FILE...                        (replay inputs)
-    python scripts/fuzz_targets.py hypothesis token SECONDS                   (no atheris)
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
-import sys
-import time
-import traceback
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
-
-try:
-    import atheris
-except ImportError:  # the hypothesis fallback needs no atheris
-    atheris = None
 
 NOW = 1_800_000_000
 TERMINAL_ID = "T-FUZZ"
 CHALLENGE = bytes(range(16))
-MAX_LEN = {"token": 2300, "text": 3200, "lists": 4096}
-_POS_MODULES = (
-    "pos.errors",
-    "pos.reasons",
-    "pos.cbor",
-    "pos.cose",
-    "pos.sigs",
-    "pos.tokens",
-    "pos.presentation",
-    "pos.trust",
-    "pos.decision",
-    "pos.keystore",
-    "pos.verify",
-)
-
-
-def _import_pos(instrument: bool) -> None:
-    """Import the core first, under atheris' coverage instrumentation when fuzzing."""
-    import importlib
-
-    ctx = atheris.instrument_imports(include=["pos"]) if instrument and atheris else contextlib.nullcontext()
-    with ctx:
-        for name in _POS_MODULES:
-            importlib.import_module(name)
 
 
 # -- the fixture ----------------------------------------------------------------------------------
@@ -190,7 +151,7 @@ class Fixture:
 
 # -- the checks -----------------------------------------------------------------------------------
 @contextlib.contextmanager
-def _signatures_forced() -> Iterator[None]:
+def signatures_forced() -> Iterator[None]:
     from pos import sigs
 
     real = sigs.verify
@@ -211,7 +172,7 @@ def _token_checks(fx: Fixture, data: bytes) -> None:
     except Decline:
         return
     for forced in (False, True):
-        with _signatures_forced() if forced else contextlib.nullcontext():
+        with signatures_forced() if forced else contextlib.nullcontext():
             for request in fx.requests:
                 with contextlib.suppress(Decline):
                     check_token(token, fx.keys, request, fx.policy, fx.state)
@@ -245,7 +206,7 @@ def check_list_input(fx: Fixture, data: bytes) -> None:
     from pos.trust import parse_deny_list, parse_trust_list
 
     for forced in (False, True):
-        with _signatures_forced() if forced else contextlib.nullcontext():
+        with signatures_forced() if forced else contextlib.nullcontext():
             with contextlib.suppress(ListError):
                 trust = parse_trust_list(data, fx.root_pub)
                 for issuer in trust.issuers.values():
@@ -270,116 +231,16 @@ CHECKS: dict[str, Callable[[Fixture, bytes], None]] = {
 }
 
 
-# -- drivers --------------------------------------------------------------------------------------
-def write_seeds(target: str, out: Path) -> int:
-    out.mkdir(parents=True, exist_ok=True)
-    seeds = Fixture().seeds(target)
-    for data in seeds:
-        (out / hashlib.sha1(data).hexdigest()).write_bytes(data)
-    return len(seeds)
+class CoreHarness:
+    """One of the three core targets on a shared deterministic fixture."""
 
+    def __init__(self, target: str) -> None:
+        self.fx = Fixture()
+        self.target = target
+        self._check = CHECKS[target]
 
-def run_atheris(target: str, argv: list[str]) -> None:
-    _import_pos(instrument=True)
-    fx = Fixture()
-    check = CHECKS[target]
-    atheris.Setup([sys.argv[0], *argv], lambda data: check(fx, data))
-    atheris.Fuzz()
+    def seeds(self) -> list[bytes]:
+        return self.fx.seeds(self.target)
 
-
-def repro(target: str, files: list[str]) -> int:
-    _import_pos(instrument=False)
-    fx, bad = Fixture(), 0
-    for name in files:
-        data = Path(name).read_bytes()
-        try:
-            CHECKS[target](fx, data)
-            print(f"ok      {name} ({len(data)} bytes)")
-        except Exception:  # noqa: BLE001 - reporting is the point
-            bad += 1
-            print(f"CRASH   {name} ({len(data)} bytes): {data[:64].hex()}")
-            traceback.print_exc()
-    return 1 if bad else 0
-
-
-def run_hypothesis(target: str, seconds: float) -> int:
-    """The fallback without atheris: random and mutated inputs until the time is up."""
-    import random
-
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis import strategies as st
-
-    _import_pos(instrument=False)
-    fx = Fixture()
-    seeds, check = fx.seeds(target), CHECKS[target]
-    runs = 0
-
-    @st.composite
-    def inputs(draw: st.DrawFn) -> bytes:
-        if draw(st.integers(0, 4)) == 0:
-            return draw(st.binary(max_size=MAX_LEN[target]))
-        data = bytearray(draw(st.sampled_from(seeds)))
-        rnd = random.Random(draw(st.integers(0, 2**32)))
-        for _ in range(draw(st.integers(1, 8))):
-            mutate(data, rnd, seeds)
-        return bytes(data)
-
-    @settings(max_examples=2000, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-    @given(inputs())
-    def batch(data: bytes) -> None:
-        nonlocal runs
-        runs += 1
-        check(fx, data)
-
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        batch()
-    print(f"hypothesis fuzz {target}: {runs} inputs in {seconds:.0f} s, no crash")
-    return 0
-
-
-def mutate(data: bytearray, rnd: Any, seeds: list[bytes]) -> None:
-    """One byte-level mutation: flip, set, truncate, insert, delete, or splice from another seed."""
-    op = rnd.randrange(7)
-    n = len(data)
-    if n == 0 or op == 0:
-        data[rnd.randrange(n + 1) : rnd.randrange(n + 1)] = os.urandom(rnd.randrange(1, 9))
-    elif op == 1:
-        data[rnd.randrange(n)] ^= 1 << rnd.randrange(8)
-    elif op == 2:
-        data[rnd.randrange(n)] = rnd.choice(
-            (0x00, 0x17, 0x18, 0x1B, 0x1F, 0x40, 0x5F, 0x80, 0xA0, 0xC0, 0xF6, 0xFF)
-        )
-    elif op == 3:
-        del data[rnd.randrange(n) :]
-    elif op == 4:
-        i = rnd.randrange(n)
-        del data[i : i + rnd.randrange(1, 9)]
-    else:
-        other = rnd.choice(seeds)
-        i, j = sorted((rnd.randrange(len(other) + 1), rnd.randrange(len(other) + 1)))
-        k = rnd.randrange(n + 1)
-        data[k : k + (j - i if op == 5 else 0)] = other[i:j]
-
-
-def main(argv: list[str]) -> int:
-    if len(argv) < 2 or argv[0] not in ("run", "seeds", "repro", "hypothesis") or argv[1] not in CHECKS:
-        print(__doc__, file=sys.stderr)
-        return 2
-    cmd, target, rest = argv[0], argv[1], argv[2:]
-    if cmd == "seeds":
-        print(f"{write_seeds(target, Path(rest[0]))} seeds for {target} in {rest[0]}")
-        return 0
-    if cmd == "repro":
-        return repro(target, rest)
-    if cmd == "hypothesis":
-        return run_hypothesis(target, float(rest[0]))
-    if atheris is None:
-        print("atheris is not installed: see scripts/fuzz --help", file=sys.stderr)
-        return 2
-    run_atheris(target, rest)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    def check(self, data: bytes) -> None:
+        self._check(self.fx, data)
