@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from pos import sigs
 from pos.errors import ListError
 from pos.fsutil import atomic_write
 from pos.site import Membership
 from pos.site_list import MAX_SITE_LIST_BYTES, parse_site_list
-from pos.sync.transport import SyncError, read_capped
+
+if TYPE_CHECKING:  # httpx only where a list is fetched: pos run loads this module at start
+    import httpx
 
 log = logging.getLogger("pos.sync.site")
 
@@ -32,6 +33,10 @@ def load_site_list(data_dir: Path, root: sigs.PublicKey) -> tuple[Membership, in
 
 def fetch_site_list(client: httpx.Client, data_dir: Path, root: sigs.PublicKey, terminal_id: str) -> str:
     """One conditional fetch: "installed", "unchanged", "no_site" or "error: ..."."""
+    import httpx
+
+    from pos.sync.transport import SyncError, read_capped
+
     try:
         current = load_site_list(data_dir, root)
     except ListError as exc:
