@@ -72,14 +72,14 @@ def register(sub: Any) -> None:
         "--max-connections-per-client", type=_count, default=32,
         help="open connections per client address and serving process (32; 0: no cap, behind a proxy)",
     )  # fmt: skip
-    p.add_argument("--tls-cert", type=Path)
-    p.add_argument("--tls-key", type=Path)
+    p.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate chain (PEM)")
+    p.add_argument("--tls-key", type=Path, help="the private key of --tls-cert (PEM)")
     p.add_argument("--processes", type=_count, help="serving processes (default: one per core)")
     p.add_argument("--limit-margin", type=_count, default=60, help="seconds")
     p.set_defaults(handler=run_serve)
 
     p = coll.add_parser("export", help="accepted payments and flagged events (JSON lines), settlement CSV")
-    p.add_argument("--db", required=True)
+    p.add_argument("--db", required=True, help="sqlite:///PATH or postgresql://...")
     p.add_argument("--since", type=_count, default=0, help="epoch seconds (stored since)")
     p.add_argument("--csv", type=Path, help="write the settlement summary per terminal and currency here")
     p.add_argument("--out", type=Path, help="JSON lines to this file instead of stdout")

@@ -27,7 +27,7 @@ def register(coll: Any) -> None:
         p.add_argument("--operator", help="who acts (default: user@host)")
         p.set_defaults(handler=run_deny if name == "deny" else run_reinstate)
     p = coll.add_parser("audit", help="the operator audit trail (deny, reinstate: who, when, why)")
-    p.add_argument("--db", required=True)
+    p.add_argument("--db", required=True, help="sqlite:///PATH or postgresql://...")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p.set_defaults(handler=run_audit)
 

@@ -20,7 +20,7 @@ def register_collector(coll: Any) -> None:
     sub = site.add_subparsers(dest="site_cmd", required=True)
     p = sub.add_parser("add", help="assign enrolled terminals to a site and publish its signed list")
     p.add_argument("site", help="site id (1-64 of A-Z a-z 0-9 . _ -)")
-    p.add_argument("terminals", nargs="+", metavar="TID")
+    p.add_argument("terminals", nargs="+", metavar="TID", help="enrolled terminal ids to add to the site")
     p.add_argument("--db", required=True, help="the collector's database URL")
     p.add_argument("--scheme", type=Path, required=True, help="scheme dir: its root key signs the list")
     p.set_defaults(handler=run_add)
