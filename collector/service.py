@@ -37,14 +37,12 @@ from collector.counters import RejectCounter
 from collector.db import Database, Tx
 from collector.ingest import commit, internal_chain
 from collector.judge import TERMINAL_FLAGS
-from collector.lists import Lists, Published
+from collector.lists import Lists
 from collector.payments import DOUBLE_SPEND
 from collector.reverify import IGNORED, Reverifier
 from pos import chain, sigs
 from pos.decision import Policy
-from pos.errors import ListError
 from pos.identity import TERMINAL_ID_RULE, valid_terminal_id
-from pos.tokens import TYP_DENY_LIST, TYP_TRUST_LIST
 from pos.wire import protocol as p
 
 log = logging.getLogger("collector")
@@ -220,27 +218,6 @@ class Collector:
         )
         if cur.rowcount == 0:
             raise self.reject(409, "replayed_batch", "this batch (nonce) was received before")
-
-    # -- lists ------------------------------------------------------------------------------
-    def trust_list(self) -> Published | None:
-        with self.db.read() as tx:
-            return self.lists.latest(tx, TYP_TRUST_LIST)
-
-    def deny_list(self, have: int | None, full: bool) -> tuple[Published | None, bytes | None]:
-        """The current deny list, and a delta from ``have`` when one can be made."""
-        try:
-            self.lists.publish_deny()  # wallets waiting, or the list in force is ageing
-        except Exception:
-            log.exception("could not publish the deny list")
-        with self.db.read() as tx:
-            current = self.lists.latest(tx, TYP_DENY_LIST)
-            if current is None or full or have is None:
-                return current, None
-            try:
-                return current, self.lists.deny_delta(tx, have, current)
-            except ListError as exc:
-                log.error("%s", exc)
-                return current, None
 
     # -- status -----------------------------------------------------------------------------
     def terminal_info(self, tid: str) -> dict[str, Any] | None:
