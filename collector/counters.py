@@ -13,7 +13,7 @@ CODES = (
     "bad_body", "bad_signature", "unknown_terminal", "body_too_large", "replayed_batch", "stale_batch",
     "unsupported_media_type", "bad_content_length", "body_timeout", "too_many_rows", "bad_version",
     "bad_operator_token", "enrollment_disabled", "bad_key", "bad_proof", "stale_enrollment",
-    "bad_terminal_id", "terminal_id_taken", "key_in_use", "bad_have", "other",
+    "bad_terminal_id", "terminal_id_taken", "key_in_use", "bad_have", "terminal_revoked", "other",
 )  # fmt: skip
 _INDEX = {c: i for i, c in enumerate(CODES)}
 

@@ -133,6 +133,28 @@ CREATE TABLE IF NOT EXISTS audit (
 """
 # ---------------------------------------------------------------------------------------------
 
+# -- issue 13 (console pages): revoked terminals, list fetch times, and the indexes the console's
+# fleet, payments and events queries need (``collector.console.queries``); kept apart again.
+CONSOLE_PAGES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS revoked_terminals (
+    terminal_id TEXT PRIMARY KEY,
+    at {INT} NOT NULL,
+    who TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS list_fetches (
+    terminal_id TEXT PRIMARY KEY,
+    at {INT} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS terminals_seen ON terminals (last_seen);
+CREATE INDEX IF NOT EXISTS entries_pay_wallet
+    ON entries (wallet_id, time, terminal_id, seq) WHERE status = 'accepted';
+CREATE INDEX IF NOT EXISTS entries_pay_time ON entries (time, terminal_id, seq) WHERE status = 'accepted';
+CREATE INDEX IF NOT EXISTS entries_pay_terminal
+    ON entries (terminal_id, time, seq) WHERE status = 'accepted';
+CREATE INDEX IF NOT EXISTS events_terminal ON events (terminal_id, id);
+"""
+
 _TYPES = {
     "sqlite": {"BLOB": "BLOB", "INT": "INTEGER", "AUTOID": "INTEGER PRIMARY KEY AUTOINCREMENT"},
     "postgres": {
@@ -160,7 +182,7 @@ def cvalue(stored: Any) -> int:
 
 
 def schema_for(dialect: str) -> str:
-    return (SCHEMA + JUDGEMENT_SCHEMA).format(**_TYPES[dialect])
+    return (SCHEMA + JUDGEMENT_SCHEMA + CONSOLE_PAGES_SCHEMA).format(**_TYPES[dialect])
 
 
 class Tx:

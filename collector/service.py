@@ -40,6 +40,7 @@ from collector.judge import TERMINAL_FLAGS
 from collector.lists import Lists
 from collector.payments import DOUBLE_SPEND
 from collector.reverify import IGNORED, Reverifier
+from collector.revocations import is_revoked
 from pos import chain, sigs
 from pos.decision import Policy
 from pos.identity import TERMINAL_ID_RULE, valid_terminal_id
@@ -138,6 +139,8 @@ class Collector:
             raise self.reject(401, "bad_proof", "the enrollment is not signed by the key it enrolls")
         with self.db.write() as tx:
             row = tx.one("SELECT public_key FROM terminals WHERE terminal_id = ?", (tid,))
+            if row is not None and is_revoked(tx, tid):
+                raise self.reject(403, "terminal_revoked", f"terminal {tid!r} was revoked by an operator")
             if row is not None:
                 if bytes(row[0]) == key_raw:
                     return 200, {"status": "already_enrolled", "tid": tid}
@@ -190,7 +193,13 @@ class Collector:
             raise self.reject(409, "stale_batch", "sent time is outside the collector's window")
         good, chain_error = internal_chain(batch)
         with self.db.read() as tx:
-            head = tx.one("SELECT last_seq FROM terminals WHERE terminal_id = ?", (tid,))
+            head = tx.one(
+                "SELECT t.last_seq, r.at FROM terminals t LEFT JOIN revoked_terminals r"
+                " ON r.terminal_id = t.terminal_id WHERE t.terminal_id = ?",
+                (tid,),
+            )
+        if head is not None and head[1] is not None:
+            raise self.reject(403, "terminal_revoked", f"terminal {tid!r} was revoked by an operator")
         known = head[0] if head else 0
         self.lists.refresh()
         fresh = [r for r in good if r.seq > known]

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from collector import marks
+from collector import fetches, marks
 from pos import sigs
 from pos.identity import valid_terminal_id
 from pos.wire import protocol as p
@@ -47,3 +47,4 @@ def note_deny_served(collector: Any, headers: Mapping[str, str], path: str, seq:
     tid = signed_by(collector, headers, path)
     if tid is not None:
         marks.note_served(collector.db, tid, seq)
+        fetches.note(collector.db, tid)

@@ -1,0 +1,1 @@
+"""The console pages' reads: plain SQL on ``collector.db`` (both dialects), no HTTP here."""
