@@ -24,9 +24,11 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount
 from starlette.types import ExceptionHandler
 
 from collector.access import Throttled
+from collector.console import console_middleware, console_routes
 from collector.db import DatabaseError
 from collector.routes import BODY_TIMEOUT_S, DEFAULT_MAX_BODY, Served, health, lists, site, terminals
 from collector.service import Collector, Reject
@@ -83,7 +85,10 @@ def create_app(
         Exception: _internal,
     }
     app = Starlette(
-        routes=[*terminals.ROUTES, *lists.ROUTES, *site.ROUTES, *health.ROUTES],
+        routes=[
+            *terminals.ROUTES, *lists.ROUTES, *site.ROUTES, *health.ROUTES,
+            Mount("/console", routes=console_routes(), middleware=console_middleware()),
+        ],
         exception_handlers=handlers,
     )
     app.state.served = Served(collector, max_body, body_timeout_s, metrics_token)

@@ -18,10 +18,22 @@ from collector.db import Database, Tx
 DENY, REINSTATE = "deny", "reinstate"
 
 
-def record(tx: Tx, *, at: int, who: str, action: str, wallet_id: bytes, reason: str, seq: int | None) -> None:
+def record(
+    tx: Tx,
+    *,
+    at: int,
+    who: str,
+    action: str,
+    wallet_id: bytes | None,
+    reason: str,
+    seq: int | None,
+    address: str | None = None,
+) -> None:
+    """``address``: the client address of a console action (None for the command line)."""
     tx.execute(
-        "INSERT INTO audit (at, who, action, wallet_id, reason, deny_list_seq) VALUES (?, ?, ?, ?, ?, ?)",
-        (at, who, action, wallet_id, reason, seq),
+        "INSERT INTO audit (at, who, action, wallet_id, reason, deny_list_seq, address)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (at, who, action, wallet_id, reason, seq, address),
     )
 
 
@@ -36,11 +48,13 @@ def default_operator() -> str:
 
 def entries(db: Database) -> Iterator[dict[str, Any]]:
     with db.read() as tx:
-        rows = tx.all("SELECT id, at, who, action, wallet_id, reason, deny_list_seq FROM audit ORDER BY id")
-    for i, at, who, action, wid, reason, seq in rows:
+        rows = tx.all(
+            "SELECT id, at, who, action, wallet_id, reason, deny_list_seq, address FROM audit ORDER BY id"
+        )
+    for i, at, who, action, wid, reason, seq, address in rows:
         yield {
             "id": i, "at": at, "who": who, "action": action, "reason": reason, "deny_list_seq": seq,
-            "wallet_id": bytes(wid).hex() if wid is not None else None,
+            "wallet_id": bytes(wid).hex() if wid is not None else None, "address": address,
         }  # fmt: skip
 
 

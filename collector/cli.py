@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from collector import cli_operator, cli_site
+from collector import cli_operator, cli_site, cli_users
 from pos.errors import ConfigError
 
 OPERATOR_TOKEN_ENV = "POS_OPERATOR_TOKEN"
@@ -86,6 +86,7 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=run_export)
     cli_operator.register(coll)  # deny, reinstate, audit
     cli_site.register_collector(coll)  # site add (docs/site.md)
+    cli_users.register(coll)  # user add|remove|list|reset-totp (the console's accounts)
 
 
 def listen_address(text: str) -> tuple[str, int]:

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from collector.console import schema as console_schema
+
 # Wallet counters are stored as 8 bytes big-endian (``ckey``): SPEC counters reach 2**64 - 1,
 # past both databases' BIGINT; big-endian bytes keep the order and the unique index.
 SCHEMA = """
@@ -182,7 +184,9 @@ def cvalue(stored: Any) -> int:
 
 
 def schema_for(dialect: str) -> str:
-    return (SCHEMA + JUDGEMENT_SCHEMA + CONSOLE_PAGES_SCHEMA).format(**_TYPES[dialect])
+    return (SCHEMA + JUDGEMENT_SCHEMA + CONSOLE_PAGES_SCHEMA + console_schema.CONSOLE_SCHEMA).format(
+        **_TYPES[dialect]
+    )
 
 
 class Tx:
@@ -247,6 +251,7 @@ class Database:
             for stmt in schema_for(self.dialect).split(";"):
                 if stmt.strip():
                     tx.execute(stmt)
+            console_schema.upgrade(tx)
 
     # -- connections ------------------------------------------------------------------------
     def _sqlite_conn(self) -> sqlite3.Connection:

@@ -33,6 +33,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from collector.console import enroll_codes
 from collector.counters import RejectCounter
 from collector.db import Database, Tx
 from collector.ingest import commit, internal_chain
@@ -99,16 +100,9 @@ class Collector:
 
     # -- enrollment -------------------------------------------------------------------------
     def enroll(self, authorization: str | None, body: bytes) -> tuple[int, dict[str, Any]]:
-        expected = self.settings.operator_token
-        if not expected:
-            raise self.reject(
-                403, "enrollment_disabled", "the collector was started without --operator-token"
-            )
-        given = (authorization or "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(
-            hashlib.sha256(given.encode()).digest(), hashlib.sha256(expected.encode()).digest()
-        ):
-            raise self.reject(401, "bad_operator_token")
+        code = enroll_codes.code_of(authorization)  # a one-time code from the console, or the token
+        if code is None:
+            self._check_operator_token(authorization)
         try:
             doc = json.loads(body)
             tid, key_hex, t, sig_hex = doc["tid"], doc["key"], doc["time"], doc["sig"]
@@ -138,6 +132,11 @@ class Collector:
         if not sigs.verify(key, sig, p.enroll_message(tid, key_raw, t)):
             raise self.reject(401, "bad_proof", "the enrollment is not signed by the key it enrolls")
         with self.db.write() as tx:
+            if code is not None:
+                try:
+                    enroll_codes.redeem(tx, code, tid, now)
+                except enroll_codes.CodeRefused:
+                    raise self.reject(401, "bad_enroll_code", "unknown, used, revoked or expired") from None
             row = tx.one("SELECT public_key FROM terminals WHERE terminal_id = ?", (tid,))
             if row is not None and is_revoked(tx, tid):
                 raise self.reject(403, "terminal_revoked", f"terminal {tid!r} was revoked by an operator")
@@ -154,6 +153,18 @@ class Collector:
             )
         log.warning("enrolled terminal %s (key %s)", tid, key_raw.hex()[:16])
         return 201, {"status": "enrolled", "tid": tid}
+
+    def _check_operator_token(self, authorization: str | None) -> None:
+        expected = self.settings.operator_token
+        if not expected:
+            raise self.reject(
+                403, "enrollment_disabled", "the collector was started without --operator-token"
+            )
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(
+            hashlib.sha256(given.encode()).digest(), hashlib.sha256(expected.encode()).digest()
+        ):
+            raise self.reject(401, "bad_operator_token")
 
     def enrolled_key(self, tid: str) -> ed25519.Ed25519PublicKey | None:
         """The key enrolled under ``tid`` (cached), or None."""

@@ -87,5 +87,5 @@ def require_token(request: Request, *expected: str | None) -> None:
 
 
 def note_failed_token(request: Request, exc: Reject) -> None:
-    if exc.code == "bad_operator_token":
+    if exc.code in ("bad_operator_token", "bad_enroll_code"):
         served(request).attempts.failed(client_of(request))

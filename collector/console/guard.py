@@ -1,0 +1,92 @@
+"""Who may see and do what in the console.
+
+``viewer_page`` guards a GET page: no live session -> 303 to the sign-in page. ``operator_action``
+guards a POST: no session -> 303; a viewer -> 403; a missing or wrong CSRF token (form field
+``csrf``, one per session) -> 403. The form is read once, capped, and left on
+``request.state.form``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from collector.console import sessions
+from collector.console.accounts import OPERATOR
+from collector.console.render import render
+
+Handler = Callable[[Request, "User"], Awaitable[Response]]
+MAX_FIELDS = 50
+MAX_FIELD_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: str  # "viewer" | "operator"
+
+
+def login_redirect(request: Request) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return RedirectResponse(f"/console/login?next={quote(target, safe='')}", status_code=303)
+
+
+def forbidden(request: Request, why: str) -> Response:
+    return render(request, "error.html", status=403, title="Forbidden", message=why)
+
+
+async def current(request: Request) -> sessions.Session | None:
+    """The request's full (not pending) session, also left on ``request.state``."""
+    db = request.app.state.served.collector.db
+    found = await run_in_threadpool(sessions.find, db, request.cookies.get(sessions.COOKIE))
+    if found is None or found.pending:
+        return None
+    request.state.user = User(found.name, found.role)
+    request.state.csrf = found.csrf
+    return found
+
+
+async def read_form(request: Request) -> FormData:
+    form = await request.form(max_files=0, max_fields=MAX_FIELDS, max_part_size=MAX_FIELD_BYTES)
+    request.state.form = form
+    return form
+
+
+def csrf_ok(request: Request, form: FormData, expected: str) -> bool:
+    given = form.get("csrf")
+    return isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def viewer_page(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
+    @functools.wraps(fn)
+    async def page(request: Request) -> Response:
+        session = await current(request)
+        if session is None:
+            return login_redirect(request)
+        return await fn(request, User(session.name, session.role))
+
+    return page
+
+
+def operator_action(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
+    @functools.wraps(fn)
+    async def action(request: Request) -> Response:
+        session = await current(request)
+        if session is None:
+            return login_redirect(request)
+        if session.role != OPERATOR:
+            return forbidden(request, "Viewers cannot change anything.")
+        form = await read_form(request)
+        if not csrf_ok(request, form, session.csrf):
+            return forbidden(request, "The form's security token is missing or wrong; reload the page.")
+        return await fn(request, User(session.name, session.role))
+
+    return action

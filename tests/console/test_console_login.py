@@ -1,0 +1,50 @@
+"""Signing in to the console (issue 13) with its second factor (issue 16), in Debian chromium."""
+
+from __future__ import annotations
+
+import time
+
+import pyotp
+
+from tests.console.conftest import add_user, login
+
+
+def test_operator_signs_in_with_password_and_totp_code(page, console, operator):
+    login(page, console.url, operator.name, operator.password, operator.totp)
+    assert operator.name in page.inner_text("header")
+
+
+def test_viewer_without_totp_signs_in_with_password_alone(page, console, viewer):
+    assert viewer.totp is None
+    login(page, console.url, viewer.name, viewer.password)
+    assert page.url.endswith("/console/")
+
+
+def test_unauthenticated_page_redirects_to_login(page, console):
+    page.goto(f"{console.url}/console/audit")
+    assert "/console/login?next=" in page.url
+    assert page.locator("input[name=username]").count() == 1
+    assert page.locator("input[name=password]").count() == 1
+
+
+def test_wrong_password_is_refused(page, console, viewer):
+    page.goto(f"{console.url}/console/login")
+    page.fill("input[name=username]", viewer.name)
+    page.fill("input[name=password]", "not the password")
+    page.click("button[type=submit]")
+    assert page.locator("p.error").is_visible()
+    assert page.locator("form.logout").count() == 0
+
+
+def test_wrong_code_is_refused(page, console):
+    op = add_user(console.db_url, "operator")
+    page.goto(f"{console.url}/console/login")
+    page.fill("input[name=username]", op.name)
+    page.fill("input[name=password]", op.password)
+    page.click("button[type=submit]")
+    good = {pyotp.TOTP(op.totp.secret).at(time.time() + t) for t in (-30, 0, 30)}
+    wrong = next(c for c in ("000000", "111111", "222222") if c not in good)
+    page.fill("input[name=code]", wrong)
+    page.click("main button[type=submit]")
+    assert page.locator("p.error").is_visible()
+    assert page.locator("form.logout").count() == 0
