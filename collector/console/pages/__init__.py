@@ -1,7 +1,9 @@
-"""The console's data pages (fleet, terminal, payments, events, deny list): helper PAGES."""
+"""The console's data pages (fleet, terminal, payments, events, deny list) and their actions."""
 
 from __future__ import annotations
 
-from typing import Any
+from starlette.routing import BaseRoute
 
-ROUTES: list[Any] = []
+from collector.console.pages import deny, events, fleet, payments, terminal
+
+ROUTES: list[BaseRoute] = [*fleet.ROUTES, *terminal.ROUTES, *payments.ROUTES, *events.ROUTES, *deny.ROUTES]
