@@ -97,7 +97,8 @@ class FleetWatch:
         self._marker = None  # the next page starts from a fresh marker
 
     def poll(self) -> set[str]:
-        """The terminals changed since the last poll ({RELOAD} for "many or unknown")."""
+        """The terminals changed since the last poll: uploads (by ``last_seen``), enrollments
+        and revocations (by their times, read only when their count moved)."""
         with self.db.read() as tx:
             marker = tuple(
                 tx.one(
@@ -105,16 +106,26 @@ class FleetWatch:
                     " (SELECT max(last_seen) FROM terminals)"
                 )
             )
-            since = (marker[2] or 0) - 2 if self._since is None else self._since
+            newest = marker[2] or 0
+            since = newest - 2 if self._since is None else self._since
             rows = tx.all(
                 "SELECT terminal_id, last_seq, last_seen, flags FROM terminals WHERE last_seen >= ?", (since,)
             )
-        first = self._marker is None
-        changed = {r[0] for r in rows if self._seen.get(r[0]) != tuple(r[1:])}
+            first = self._marker is None
+            moved: set[str] = set()
+            if not first and marker[0] != self._marker[0]:  # type: ignore[index]
+                moved |= {
+                    r[0]
+                    for r in tx.all("SELECT terminal_id FROM terminals WHERE enrolled_at >= ?", (since - 60,))
+                }
+            if not first and marker[1] != self._marker[1]:  # type: ignore[index]
+                moved |= {
+                    r[0]
+                    for r in tx.all("SELECT terminal_id FROM revoked_terminals WHERE at >= ?", (since - 60,))
+                }
+        changed = {r[0] for r in rows if self._seen.get(r[0]) != tuple(r[1:])} | moved
         self._seen = {r[0]: tuple(r[1:]) for r in rows}
-        self._since = max(since, (marker[2] or 0) - 2)
-        if not first and self._marker is not None and marker[:2] != self._marker[:2]:
-            changed.add(RELOAD)
+        self._since = max(since, newest - 2)
         self._marker = marker
         return set() if first else changed
 

@@ -1,4 +1,4 @@
-"""``scripts/bench [core|drivers|sync|ui|site|all] [--json]``: run benchmark suites, print a table.
+"""``scripts/bench [core|drivers|sync|ui|site|console|all] [--json]``: run benchmark suites, print a table.
 
 With ``--json`` the progress goes to stderr and the last stdout line is one JSON object: a
 suite's figures plus ``machine`` (for ``all``: ``machine`` and one object per suite). The exit
@@ -26,6 +26,7 @@ SUITES: dict[str, str | None] = {
     "sync": "benchlib.sync",
     "ui": "bench_ui",
     "site": "benchlib.site",
+    "console": "benchlib.console",
 }
 
 

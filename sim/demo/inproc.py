@@ -136,6 +136,9 @@ class InProcessNetwork:
     def spend_elsewhere(self, token_text: str, amount: int) -> Decision:
         raise PosError("the in-process demo has no second shop (pos demo runs one)")
 
+    def console_lines(self) -> list[str]:
+        return []  # no collector, so no console
+
     def close(self) -> None:
         pass
 

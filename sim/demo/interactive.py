@@ -67,6 +67,7 @@ class Network(Protocol):
     def on_sale(self) -> None: ...
     def events(self) -> list[str]: ...
     def spend_elsewhere(self, token_text: str, amount: int) -> Decision: ...
+    def console_lines(self) -> list[str]: ...
     def close(self) -> None: ...
 
 
@@ -349,6 +350,8 @@ def _alg(issuer: str) -> int:
 def run_demo(mode: str, base: Path | None, language: str | None = None) -> int:
     world = build(base, mode, language=language or "en")
     print(f"demo data in {world.base} (DEMO keys); operator PIN {DEMO_PIN}", flush=True)
+    for line in world.network.console_lines():  # the fleet side: the collector's web console
+        print(line, flush=True)
     if mode != "gate":  # the customer's signed receipts: `pos receipt verify @<dir>/receipts.txt`
         world.ctx.printer = receipts.open_configured(f"text:{world.base / 'receipts.txt'}")
         print(f"receipts printed to {world.base / 'receipts.txt'}", flush=True)

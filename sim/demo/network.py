@@ -37,6 +37,7 @@ from pos.sync.state import SyncState
 from pos.sync.status import queue_status
 from pos.terminal import Terminal
 from sim.demo.collector import LocalCollector
+from sim.demo.console import ConsoleLogin, demo_operator
 from sim.netproxy import CLEAN, FaultProxy
 from sim.scheme import Scheme
 from ui.runtime.context import wall_clock
@@ -99,6 +100,7 @@ class DemoNetwork:
         self.stall_s = stall_s
         self.shop_dir = self.base / "shop-2"
         self.collector: LocalCollector | None = None
+        self.console: ConsoleLogin | None = None
         self.proxy: FaultProxy | None = None
         self.shop_keys: KeyStore | None = None
         self._services: dict[str, SyncService] = {}
@@ -133,6 +135,7 @@ class DemoNetwork:
             self.base / "collector", self.scheme.dir, token, trust_lists=lists[:1], deny_lists=lists[1:]
         )
         self.collector.start()
+        self.console = demo_operator(self.collector.db_url, self.collector.url)
         port = int(self.collector.url.rsplit(":", 1)[1])
         self.proxy = FaultProxy(port, seed=self.seed, weights=CLEAN, stall_s=self.stall_s).start()
         self.shop_keys = KeyStore(self.shop_dir, self.keystore.root)
@@ -158,6 +161,12 @@ class DemoNetwork:
             f"collector running at {self.collector.url} (SQLite); {self.terminal_id} and {SHOP_2} "
             "enrolled; network cut"
         )
+        for line in self.console_lines():
+            self._emit(line)
+
+    def console_lines(self) -> list[str]:
+        """The operator console's URL and the demo operator's login (once the collector runs)."""
+        return self.console.lines() if self.console is not None else []
 
     def _export_lists(self) -> list[Path]:
         """The lists in force at our terminal, for the collector to import and shop 2 to install."""

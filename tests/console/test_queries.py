@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from collector import export
-from collector.console.live import RELOAD, FleetWatch
+from collector.console.live import FleetWatch
 from collector.console.queries import payments as q
 from collector.console.queries.fleet import STATUSES, fleet
 from collector.db import Database
@@ -103,7 +103,7 @@ def test_fleet_sorts_filters_and_counts_every_terminal(db: Database):
     assert fleet(db, now=NOW, query="%").rows == []  # LIKE wildcards are text
 
 
-def test_live_watch_names_the_terminal_an_upload_changed_and_reloads_on_a_revocation(db: Database):
+def test_live_watch_names_the_terminal_an_upload_changed_and_a_revocation(db: Database):
     watch = FleetWatch(db)
     assert watch.poll() == set()  # the first poll only takes the marker
     assert watch.poll() == set()
@@ -119,6 +119,6 @@ def test_live_watch_names_the_terminal_an_upload_changed_and_reloads_on_a_revoca
             "INSERT INTO revoked_terminals (terminal_id, at, who, reason) VALUES (?, ?, 'op', 'test')",
             (tid_of(9), NOW),
         )
-    assert RELOAD in watch.poll()
+    assert watch.poll() == {tid_of(9)}
     with db.write() as tx:
         tx.execute("DELETE FROM revoked_terminals")
