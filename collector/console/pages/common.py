@@ -80,3 +80,21 @@ def money(amount: int) -> str:
     """Minor units as major units with two decimals (every currency of the demo has two)."""
     sign = "-" if amount < 0 else ""
     return f"{sign}{abs(amount) // 100}.{abs(amount) % 100:02d}"
+
+
+# The collector's machine words (event kinds, row statuses) as the pages show them in English;
+# the English text is then the translation key (``locale/zh-pages.json``).
+LABELS = {
+    "double_spend": "Double spend", "chain_gap": "Chain gap", "chain_fork": "Chain fork",
+    "row_edited": "Row edited", "foreign_terminal_id": "Row names another terminal",
+    "foreign_nfc_token": "NFC token bound to another terminal", "time_in_future": "Time in the future",
+    "time_backwards": "Time went backwards", "time_outside_token": "Time outside the token's validity",
+    "self_duplicate": "Same payment twice from one terminal",
+    "denied_list_held": "Accepted a wallet on a deny list it held",
+    "terminal_offline_limit_breach": "Terminal over the offline limit",
+    "offline_limit_exceeded": "Wallet over its offline limit", "revoke_terminal": "revoke terminal",
+}  # fmt: skip
+
+
+def label(word: str | None) -> str:
+    return LABELS.get(word or "", word or "")

@@ -10,7 +10,7 @@ from starlette.routing import Route
 from collector import operator_actions
 from collector.console.guard import User, operator_action, viewer_page
 from collector.console.pages.actions import deny_action
-from collector.console.pages.common import collector_of, int_param, text_param, when
+from collector.console.pages.common import collector_of, int_param, label, text_param, when
 from collector.console.queries.deny import deny_page
 from collector.console.render import render
 
@@ -19,7 +19,7 @@ async def _show(request: Request, status: int = 200, error: str = "") -> Respons
     page = await run_in_threadpool(deny_page, collector_of(request).db)
     done = text_param(request, "done")
     return render(
-        request, "deny.html", status=status, page=page, error=error, when=when,
+        request, "deny.html", status=status, page=page, error=error, when=when, label=label,
         done=done if done in ("denied", "reinstated") else "", seq=int_param(request, "seq")[0],
     )  # fmt: skip
 

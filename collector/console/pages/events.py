@@ -10,11 +10,11 @@ from starlette.routing import Route
 from collector import operator_actions
 from collector.console.guard import User, operator_action, viewer_page
 from collector.console.pages.actions import deny_action
-from collector.console.pages.common import collector_of, int_param, money, text_param, when
+from collector.console.pages.common import collector_of, int_param, label, money, text_param, when
 from collector.console.queries.events import events
 from collector.console.render import render
 
-KINDS = ("", "double_spend", "flag")
+KINDS = {"": "All events", "double_spend": "Double spends", "flag": "Terminal flags"}
 
 
 async def _show(request: Request, status: int = 200, error: str = "") -> Response:
@@ -27,7 +27,7 @@ async def _show(request: Request, status: int = 200, error: str = "") -> Respons
     done, seq = text_param(request, "done"), int_param(request, "seq")[0]
     return render(
         request, "events.html", status=status, events=rows, kind=kind, kinds=KINDS, next_before=nxt,
-        error=error, done=done if done == "reinstated" else "", seq=seq, when=when, money=money,
+        error=error, done=done if done == "reinstated" else "", seq=seq, when=when, money=money, label=label,
     )  # fmt: skip
 
 

@@ -22,6 +22,10 @@ from collector.console.render import render
 from pos.identity import valid_terminal_id
 
 DEFAULT_LIMIT = 500
+SORT_LABELS = {
+    "id": "Terminal id", "upload": "Last upload", "fetch": "Last list fetch", "flags": "Flags",
+    "seq": "Seq", "deny": "Deny list seq",
+}  # fmt: skip
 
 
 def _view(request: Request) -> dict[str, Any]:
@@ -38,7 +42,7 @@ def _view(request: Request) -> dict[str, Any]:
 
 
 def _helpers() -> dict[str, Any]:
-    return {"when": when, "ago": ago, "money": money, "statuses": STATUSES, "sorts": list(SORTS)}
+    return {"when": when, "ago": ago, "money": money, "statuses": STATUSES, "sorts": SORT_LABELS}
 
 
 @viewer_page

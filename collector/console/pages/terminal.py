@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from collector import revocations
 from collector.console.guard import User, operator_action, viewer_page
-from collector.console.pages.common import ago, collector_of, money, now, when
+from collector.console.pages.common import ago, collector_of, label, money, now, when
 from collector.console.queries.terminal import terminal_page
 from collector.console.render import render
 from collector.operator_actions import OperatorError
@@ -25,7 +25,7 @@ async def _show(request: Request, tid: str, status: int = 200, error: str = "") 
     done = request.query_params.get("done") == "revoked"
     return render(
         request, "terminal.html", status=status, page=page, tid=tid, now=t, error=error, done=done,
-        when=when, ago=ago, money=money,
+        when=when, ago=ago, money=money, label=label,
     )  # fmt: skip
 
 
