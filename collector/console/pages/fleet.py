@@ -21,7 +21,7 @@ from collector.console.queries.fleet import SORTS, STATUSES, fleet
 from collector.console.render import render
 from pos.identity import valid_terminal_id
 
-DEFAULT_LIMIT = 500
+DEFAULT_LIMIT = 100
 SORT_LABELS = {
     "id": "Terminal id", "upload": "Last upload", "fetch": "Last list fetch", "flags": "Flags",
     "seq": "Seq", "deny": "Deny list seq",
@@ -32,7 +32,9 @@ def _view(request: Request) -> dict[str, Any]:
     sort = text_param(request, "sort", "id")
     status = text_param(request, "status")
     limit, ok = int_param(request, "limit")
+    start, start_ok = int_param(request, "start")
     return {
+        "start": start if start_ok and start is not None and start > 0 else 0,
         "sort": sort if sort in SORTS else "id",
         "desc": text_param(request, "desc") == "1",
         "q": text_param(request, "q")[:64],
@@ -51,7 +53,7 @@ async def fleet_page(request: Request, user: User) -> Response:
     t = now()
     page = await run_in_threadpool(
         fleet, collector_of(request).db, now=t, sort=view["sort"], desc=view["desc"],
-        query=view["q"], status=view["status"], limit=view["limit"],
+        query=view["q"], status=view["status"], limit=view["limit"], offset=view["start"],
     )  # fmt: skip
     return render(request, "fleet.html", page=page, view=view, now=t, **_helpers())
 
@@ -66,7 +68,7 @@ async def fleet_rows(request: Request, user: User) -> Response:
     page = await run_in_threadpool(
         fleet, collector_of(request).db, now=t, sort=view["sort"], desc=view["desc"], query=view["q"],
         status=view["status"], limit=view["limit"] if not tids_text else len(tids) or 1,
-        tids=tids if tids_text else None,
+        offset=view["start"] if not tids_text else 0, tids=tids if tids_text else None,
     )  # fmt: skip
     return render(request, "fleet_rows.html", page=page, view=view, now=t, **_helpers())
 

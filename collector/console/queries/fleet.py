@@ -1,6 +1,6 @@
 """The fleet page's read: terminals with what the collector knows of each, sorted and filtered.
 
-One page of terminals (``limit``) comes from the ``terminals`` table with its marks, last list
+One page of terminals (``limit`` from ``offset``) comes from the ``terminals`` table with its marks, last list
 fetch and revocation; the per-terminal figures that need ``entries`` or ``events`` (payments
 and amount uploaded, the last row's mode, the chain status) are read for that page only, by
 index, so the page costs the same with a million payments as with ten.
@@ -97,7 +97,7 @@ def _like(text: str) -> str:
 
 def fleet(
     db: Database, *, now: int, sort: str = "id", desc: bool = False, query: str = "",
-    status: str = "", limit: int = 500, tids: list[str] | None = None,
+    status: str = "", limit: int = 100, offset: int = 0, tids: list[str] | None = None,
 ) -> FleetPage:  # fmt: skip
     """One page of the fleet; ``tids`` reads just those terminals (the live updates)."""
     where: list[str] = []
@@ -116,7 +116,11 @@ def fleet(
             where.append(clause)
             params += more
         sql = _COLUMNS + (" WHERE " + " AND ".join(where) if where else "")
-        raw = tx.all(f"{sql} ORDER BY {order} LIMIT ?", [*params, max(1, min(limit, MAX_LIMIT))])
+        # OFFSET over the terminals table only (thousands of rows, not the payments' millions)
+        raw = tx.all(
+            f"{sql} ORDER BY {order} LIMIT ? OFFSET ?",
+            [*params, max(1, min(limit, MAX_LIMIT)), max(0, offset)],
+        )
         rows = [_row(r, now) for r in raw]
         _details(tx, rows)
         counts = _counts(tx, now) if tids is None else {}
@@ -163,13 +167,16 @@ def _details(tx: Tx, rows: list[FleetRow]) -> None:
 
 
 def _counts(tx: Tx, now: int) -> dict[str, int]:
-    counts = dict.fromkeys(STATUSES, 0)
+    """How many terminals have each status: one pass over the fleet."""
+    parts, params = [], []
     for status in STATUSES:
-        sql, params = _status_sql(status, now)
-        (n,) = tx.one(
-            "SELECT count(*) FROM terminals t LEFT JOIN list_fetches f ON f.terminal_id = t.terminal_id"
-            f" LEFT JOIN revoked_terminals r ON r.terminal_id = t.terminal_id WHERE {sql}",
-            params,
-        )
-        counts[status] = int(n)
-    return counts
+        sql, more = _status_sql(status, now)
+        parts.append(f"sum(CASE WHEN {sql} THEN 1 ELSE 0 END)")
+        params += more
+    row = tx.one(
+        f"SELECT {', '.join(parts)} FROM terminals t"
+        " LEFT JOIN list_fetches f ON f.terminal_id = t.terminal_id"
+        " LEFT JOIN revoked_terminals r ON r.terminal_id = t.terminal_id",
+        params,
+    )
+    return {s: int(n or 0) for s, n in zip(STATUSES, row, strict=True)}
