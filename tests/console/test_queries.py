@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from collector import export
-from collector.console.live import FleetWatch
+from collector.console.live import MAX_TIDS, RELOAD, FleetWatch
 from collector.console.queries import payments as q
 from collector.console.queries.fleet import STATUSES, fleet
 from collector.db import Database
@@ -122,3 +124,26 @@ def test_live_watch_names_the_terminal_an_upload_changed_and_a_revocation(db: Da
     assert watch.poll() == {tid_of(9)}
     with db.write() as tx:
         tx.execute("DELETE FROM revoked_terminals")
+
+
+def test_live_streams_are_capped_and_a_slow_page_holds_a_bounded_set_not_a_queue(tmp_path: Path):
+    db = Database(f"sqlite:///{tmp_path / 'c.db'}", pool_size=1)
+
+    async def scenario() -> None:
+        watch = FleetWatch(db, poll_s=0.01, max_clients=2)
+        a, b = watch.subscribe(), watch.subscribe()
+        assert a is not None and b is not None and watch.subscribe() is None  # the third is refused
+        for i in range(MAX_TIDS * 3):  # a page that never reads: its pending set is capped
+            a.tell({f"T{i}"})
+        assert a.pending == {RELOAD}
+        watch.unsubscribe(a)
+        assert watch.subscribe() is not None  # a freed place is taken again
+        for s in list(watch.subs):
+            watch.unsubscribe(s)
+        await asyncio.sleep(0.05)  # the watcher stops polling when nobody listens
+        assert watch._task is not None and watch._task.done()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        db.close()
