@@ -4,7 +4,7 @@ a code minted in the page enrolls a terminal through the real ``pos enroll --cod
 from __future__ import annotations
 
 from tests.conftest import run_pos_process
-from tests.console.conftest import add_user, login
+from tests.console.conftest import login, new_account
 
 WALLET = "00112233445566ff"
 
@@ -40,7 +40,7 @@ def test_an_unused_code_is_revoked_in_the_page(page, console, operator):
 
 
 def test_audit_page_shows_second_factor_events_and_operator_actions(page, console, console_scheme):
-    op = add_user(console.db_url, "operator")
+    op = new_account(console.db_url, "operator")
     page.goto(f"{console.url}/console/login")
     page.fill("input[name=username]", op.name)
     page.fill("input[name=password]", op.password)

@@ -1,34 +1,20 @@
 """Sign-in is rate-limited (issues 13 and 16): failed passwords per client address, failed second
 steps per account (and per address); past the limit the answer is 429 with ``Retry-After`` even
-for the right secret. One serving process here: the counts live in each process."""
+for the right secret. The console fixture serves with one process: the counts live in each."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import httpx
 import pyotp
-import pytest
 
 from collector.console.login import CODE_LIMIT_ACCOUNT, LOGIN_LIMIT
-from tests.console.conftest import add_user
-from tests.sync.harness import CollectorProc
-
-
-@pytest.fixture(scope="module")
-def console(console_scheme, tmp_path_factory) -> Iterator[CollectorProc]:
-    work = tmp_path_factory.mktemp("console-limits")
-    one = ["--processes", "1"]
-    proc = CollectorProc(console_scheme, f"sqlite:///{work / 'c.db'}", work, extra=one).start()
-    try:
-        yield proc
-    finally:
-        proc.stop()
+from tests.console.conftest import new_account
 
 
 def test_second_step_is_limited_per_account(page, console):
-    op = add_user(console.db_url, "operator")
+    op = new_account(console.db_url, "operator")
     page.goto(f"{console.url}/console/login")
     page.fill("input[name=username]", op.name)
     page.fill("input[name=password]", op.password)
@@ -50,7 +36,7 @@ def test_second_step_is_limited_per_account(page, console):
 
 
 def test_failed_passwords_are_limited_per_address(console):
-    viewer = add_user(console.db_url, "viewer")
+    viewer = new_account(console.db_url, "viewer")
     url = f"{console.url}/console/login"
     with httpx.Client(timeout=10) as client:
         statuses = [

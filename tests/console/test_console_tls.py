@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.console.conftest import add_user
+from tests.console.conftest import new_account
 from tests.sync.harness import CollectorProc
 from tests.sync.test_tls import make_pki
 
@@ -18,7 +18,7 @@ def test_session_cookie_is_secure_under_tls(console_scheme, tmp_path):
     proc.scheme_url = "https"
     proc.start()
     try:
-        viewer = add_user(proc.db_url, "viewer")
+        viewer = new_account(proc.db_url, "viewer")
         with httpx.Client(base_url=proc.url, verify=str(pki["ca"]), timeout=10) as client:
             r = client.post("/console/login", data={"username": viewer.name, "password": viewer.password})
         assert r.status_code == 303

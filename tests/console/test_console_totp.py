@@ -8,7 +8,7 @@ import time
 import pyotp
 
 from tests.conftest import run_pos_process
-from tests.console.conftest import add_user, login, parse_enrolment
+from tests.console.conftest import add_user, login, new_account, parse_enrolment, steady_window
 
 
 def password_step(page, url, account):
@@ -27,7 +27,7 @@ def code_step(page, code):
 
 
 def test_a_code_is_accepted_once_replay_in_its_window_is_refused(browser, console):
-    op = add_user(console.db_url, "operator")
+    op = new_account(console.db_url, "operator")
     step = int(time.time()) // 30
     code = pyotp.TOTP(op.totp.secret).at(step * 30)
     first, second = browser.new_context(), browser.new_context()
@@ -44,16 +44,17 @@ def test_a_code_is_accepted_once_replay_in_its_window_is_refused(browser, consol
 
 
 def test_one_step_of_drift_is_accepted_two_steps_old_is_refused(page, console):
-    op = add_user(console.db_url, "operator")
+    op = new_account(console.db_url, "operator")
     totp = pyotp.TOTP(op.totp.secret)
-    now = time.time()
     password_step(page, console.url, op)
+    steady_window()
+    now = time.time()
     assert not code_step(page, totp.at(now - 60))  # two steps old
     assert code_step(page, totp.at(now - 30))  # one step behind: a slow phone clock
 
 
 def test_a_recovery_code_works_once(browser, console):
-    op = add_user(console.db_url, "operator")
+    op = new_account(console.db_url, "operator")
     recovery = op.totp.recovery_codes[0]
     for expected in (True, False):
         context = browser.new_context()
@@ -66,7 +67,7 @@ def test_a_recovery_code_works_once(browser, console):
 
 
 def test_reset_totp_ends_the_operators_sessions_at_once(page, console):
-    op = add_user(console.db_url, "operator")
+    op = new_account(console.db_url, "operator")
     login(page, console.url, op.name, op.password, op.totp)
     page.goto(f"{console.url}/console/audit")
     assert page.locator("form.logout").count() == 1
