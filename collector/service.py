@@ -103,6 +103,8 @@ class Collector:
         code = enroll_codes.code_of(authorization)  # a one-time code from the console, or the token
         if code is None:
             self._check_operator_token(authorization)
+        elif not enroll_codes.usable(self.db, code, int(self.clock())):  # before any work on the body
+            raise self.reject(401, "bad_enroll_code", "unknown, used, revoked or expired")
         try:
             doc = json.loads(body)
             tid, key_hex, t, sig_hex = doc["tid"], doc["key"], doc["time"], doc["sig"]

@@ -93,6 +93,16 @@ def revoke(db: Database, code_id: int, who: str, address: str) -> bool:
     return True
 
 
+def usable(db: Database, code: str, now: int) -> bool:
+    with db.read() as tx:
+        row = tx.one(
+            "SELECT 1 FROM console_enroll_codes"
+            " WHERE code_hash = ? AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?",
+            (_digest(code), now),
+        )
+    return row is not None
+
+
 def redeem(tx: Tx, code: str, terminal_id: str, now: int, address: str | None = None) -> None:
     """Spend ``code`` for ``terminal_id`` inside the enrollment's transaction, or raise."""
     cur = tx.execute(

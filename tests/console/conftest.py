@@ -20,6 +20,8 @@ from urllib.parse import parse_qs, urlsplit
 import pyotp
 import pytest
 
+from collector.console.accounts import create_user
+from collector.db import Database
 from tests.conftest import run_pos_process
 from tests.sync.harness import CollectorProc, SchemeEnv, make_scheme
 
@@ -87,6 +89,27 @@ def add_user(db_url: str, role: str, *, totp: bool = False, name: str | None = N
     return Account(name, password, role, parse_enrolment(out), out)
 
 
+def new_account(db_url: str, role: str, *, totp: bool = False) -> Account:
+    """An account made in-process (the same ``create_user`` the CLI calls, without a process
+    start): for tests that each need a fresh account to spend."""
+    name = f"{role}{next(_names)}"
+    password = f"pw-{name}-correct horse"
+    db = Database(db_url)
+    try:
+        enrolment = create_user(db, name, role, password, totp=totp)
+    finally:
+        db.close()
+    factor = TotpFactor(enrolment.secret, list(enrolment.recovery_codes)) if enrolment else None
+    return Account(name, password, role, factor)
+
+
+def steady_window(margin_s: float = 5.0) -> None:
+    """Wait out the end of a 30 s step, so a test that means one step does not straddle two."""
+    left = 30 - time.time() % 30
+    if left < margin_s:
+        time.sleep(left + 0.05)
+
+
 def login(
     page: Any, base_url: str, name: str, password: str, totp_secret: TotpFactor | str | None = None
 ) -> Any:
@@ -114,7 +137,8 @@ def console_scheme(tmp_path_factory: pytest.TempPathFactory) -> SchemeEnv:
 def console(console_scheme: SchemeEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CollectorProc]:
     """One collector (SQLite) per test module, serving the console on 127.0.0.1."""
     work = tmp_path_factory.mktemp("console")
-    proc = CollectorProc(console_scheme, f"sqlite:///{work / 'collector.db'}", work).start()
+    one = ["--processes", "1"]  # one serving process: quicker to start, sign-in limits counted once
+    proc = CollectorProc(console_scheme, f"sqlite:///{work / 'collector.db'}", work, extra=one).start()
     try:
         yield proc
     finally:

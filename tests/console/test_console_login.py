@@ -6,7 +6,7 @@ import time
 
 import pyotp
 
-from tests.console.conftest import add_user, login
+from tests.console.conftest import login, new_account
 
 
 def test_operator_signs_in_with_password_and_totp_code(page, console, operator):
@@ -37,7 +37,7 @@ def test_wrong_password_is_refused(page, console, viewer):
 
 
 def test_wrong_code_is_refused(page, console):
-    op = add_user(console.db_url, "operator")
+    op = new_account(console.db_url, "operator")
     page.goto(f"{console.url}/console/login")
     page.fill("input[name=username]", op.name)
     page.fill("input[name=password]", op.password)

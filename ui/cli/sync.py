@@ -1,6 +1,7 @@
 """``pos sync``, ``pos enroll`` and ``pos queue status`` (the collector's commands: collector/cli.py).
 
     pos enroll --data-dir D --collector URL --operator-token-file F   (or $POS_OPERATOR_TOKEN)
+    pos enroll --data-dir D --collector URL --code CODE   (one-time code from the console)
     pos sync --data-dir D [--collector URL] [--batch-size N] [--json]
     pos queue status --data-dir D [--json]
 
@@ -37,6 +38,7 @@ def register(sub: Any) -> None:
         "--operator-token", help=f"operator credential (or ${TOKEN_ENV}, or --operator-token-file)"
     )
     p.add_argument("--operator-token-file", type=Path, help="read the operator credential from this file")
+    p.add_argument("--code", help="a one-time enrollment code minted in the console (instead of the token)")
     p.add_argument("--terminal-id", help="defaults to terminal.id in --config, else one made from the key")
     _tls_args(p)
     p.set_defaults(handler=run_enroll)
@@ -218,7 +220,10 @@ def run_enroll(args: argparse.Namespace) -> int:
     tid = args.terminal_id or Identity(data_dir).resolve_terminal_id(cfg.terminal_id)
     check_terminal_id(tid, "--terminal-id")
     try:
-        doc = enroll(data_dir, args.collector, _operator_token(args), tid, settings)
+        if args.code is not None:
+            doc = enroll(data_dir, args.collector, None, tid, settings, code=args.code)
+        else:
+            doc = enroll(data_dir, args.collector, _operator_token(args), tid, settings)
     except SyncError as exc:
         print(f"pos enroll: {exc}", file=sys.stderr)
         return 2
