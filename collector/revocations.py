@@ -21,7 +21,9 @@ def is_revoked(tx: Tx, tid: str) -> bool:
     return tx.one("SELECT 1 FROM revoked_terminals WHERE terminal_id = ?", (tid,)) is not None
 
 
-def revoke(db: Database, tid: str, reason: str, who: str, now: int | None = None) -> None:
+def revoke(
+    db: Database, tid: str, reason: str, who: str, now: int | None = None, address: str | None = None
+) -> None:
     """Revoke terminal ``tid``; refuse an unknown or already revoked one, or no reason."""
     reason = reason.strip()
     if not reason or len(reason) > MAX_REASON:
@@ -38,5 +40,5 @@ def revoke(db: Database, tid: str, reason: str, who: str, now: int | None = None
         )
         audit.record(
             tx, at=now, who=who, action=REVOKE_TERMINAL, wallet_id=None,
-            reason=f"terminal {tid}: {reason}", seq=None,
+            reason=f"terminal {tid}: {reason}", seq=None, address=address,
         )  # fmt: skip

@@ -4,9 +4,9 @@ A collector database is filled in bulk with SQL (``tests.console.fill``: 10,000 
 1,000,000 payments by default, never through HTTP), then the real ``pos collector serve``
 answers a signed-in viewer over loopback:
 
-* ``fleet_page_ms``: ``GET /console/`` (the first page of the fleet, 100 terminals sorted by
-  last upload, with the fleet-wide status counts), the time to the full HTML at the client;
-  ``fleet_page_2000_ms`` the same page with 2,000 rows.
+* ``fleet_page_ms``: ``GET /console/`` (the fleet's first page: 100 terminals by id, with the
+  fleet-wide status counts), the time to the full HTML at the client; ``fleet_page_2000_ms``:
+  2,000 terminals sorted by last upload (``?sort=upload&desc=1&limit=2000``).
 * ``payments_search_ms``: ``GET /console/payments`` by a wallet id, and a time-range page and
   the page after it (keyset cursor).
 * ``live_update_ms``: a real terminal uploads one payment (``pos.sync``); from the start of
@@ -79,9 +79,9 @@ def _signed_in(base: str, db_url: str) -> httpx.Client:
 
 def _pages(client: httpx.Client, args: argparse.Namespace, now: int, rnd: random.Random) -> dict[str, Stats]:
     for _ in range(5):  # warm: the first requests load templates and fill the caches
-        _timed(client, "/console/?sort=upload&desc=1")
+        _timed(client, "/console/")
         _timed(client, f"/console/payments?wallet={wallet_of(rnd.randrange(100)).hex()}")
-    fleet = [_timed(client, "/console/?sort=upload&desc=1")[0] for _ in range(args.samples)]
+    fleet = [_timed(client, "/console/")[0] for _ in range(args.samples)]
     fleet_big = [
         _timed(client, "/console/?sort=upload&desc=1&limit=2000")[0] for _ in range(args.samples // 5 or 1)
     ]
@@ -101,7 +101,7 @@ def _pages(client: httpx.Client, args: argparse.Namespace, now: int, rnd: random
 
 
 def _live(client: httpx.Client, coll: CollectorProc, env: Any, work: Path, samples: int) -> Stats:
-    arrivals: dict[str, float] = {}
+    arrivals: dict[str, list[float]] = {}  # every event naming a terminal (its enrollment too)
     ready = threading.Event()
     stop = threading.Event()
 
@@ -114,7 +114,7 @@ def _live(client: httpx.Client, coll: CollectorProc, env: Any, work: Path, sampl
                     ready.set()
                 elif line.startswith("data:") and event == "fleet":
                     for tid in json.loads(line[5:]).get("tids", []):
-                        arrivals.setdefault(tid, time.perf_counter())
+                        arrivals.setdefault(tid, []).append(time.perf_counter())
                 if stop.is_set():
                     return
 
@@ -128,12 +128,17 @@ def _live(client: httpx.Client, coll: CollectorProc, env: Any, work: Path, sampl
         done = time.perf_counter()  # the upload starts: an upper bound of "accepted -> event"
         sync_once(t.data_dir, FAST, lists=False)
         deadline = done + 5
-        while t.tid not in arrivals and time.perf_counter() < deadline:
+
+        while _first_after(arrivals, t.tid, done) is None and time.perf_counter() < deadline:
             time.sleep(0.005)
-        delays.append(((arrivals.get(t.tid) or deadline) - done) * 1000)
+        delays.append(((_first_after(arrivals, t.tid, done) or deadline) - done) * 1000)
         t.close()
     stop.set()
     return Stats.of(delays)
+
+
+def _first_after(arrivals: dict[str, list[float]], tid: str, t: float) -> float | None:
+    return next((a for a in list(arrivals.get(tid, [])) if a > t), None)
 
 
 def bench_db(kind: str, url: str, args: argparse.Namespace, work: Path) -> dict[str, Stats]:

@@ -15,6 +15,7 @@ from collector.console.pages.common import ago, collector_of, label, money, now,
 from collector.console.queries.terminal import terminal_page
 from collector.console.render import render
 from collector.operator_actions import OperatorError
+from collector.routes import client_of
 
 
 async def _show(request: Request, tid: str, status: int = 200, error: str = "") -> Response:
@@ -39,7 +40,9 @@ async def revoke(request: Request, user: User) -> Response:
     tid = request.path_params["tid"]
     reason = str(request.state.form.get("reason") or "")
     try:
-        await run_in_threadpool(revocations.revoke, collector_of(request).db, tid, reason, user.name)
+        await run_in_threadpool(
+            revocations.revoke, collector_of(request).db, tid, reason, user.name, None, client_of(request)
+        )
     except OperatorError as exc:
         status = 404 if "not enrolled" in str(exc) else 400
         return await _show(request, tid, status=status, error=str(exc))
