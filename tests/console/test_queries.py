@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -143,7 +144,8 @@ def test_live_streams_are_capped_and_a_slow_page_holds_a_bounded_set_not_a_queue
         await asyncio.sleep(0.05)  # the watcher stops polling when nobody listens
         assert watch._task is not None and watch._task.done()
 
-    try:
-        asyncio.run(scenario())
+    try:  # a thread of its own: Playwright's sync API may hold this thread's event loop
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, scenario()).result()
     finally:
         db.close()
