@@ -15,9 +15,11 @@ import pytest
 
 from collector import export
 from pos.keystore import KeyStore
+from pos.sync.enroll import enroll
 from pos.sync.service import sync_once
+from pos.sync.transport import SyncError
 from tests.console.conftest import Account, login
-from tests.sync.harness import FAST, CollectorProc, SchemeEnv, Term, View, new_terminal
+from tests.sync.harness import FAST, OPERATOR_TOKEN, CollectorProc, SchemeEnv, Term, View, new_terminal
 
 SCRIPT = "<script>alert(1)</script>"
 
@@ -152,5 +154,8 @@ def test_a_revoked_terminal_is_refused_and_shown_revoked(
     report = sync_once(t.data_dir, FAST, lists=False)
     assert "terminal_revoked" in json.dumps(report), report
     assert t.pending() == 1 and view.entries("REVOKE-1") == []
+    with pytest.raises(SyncError) as refused:  # nor can it enroll again under its id
+        enroll(t.data_dir, console.url, OPERATOR_TOKEN, "REVOKE-1", FAST)
+    assert refused.value.code == "terminal_revoked"
     page.goto(f"{console.url}/console/?q=REVOKE-1")
     assert page.locator('tr[data-tid="REVOKE-1"] .badge-revoked').count() == 1
