@@ -23,6 +23,7 @@ import pytest
 from collector.console.accounts import create_user
 from collector.db import Database
 from tests.conftest import run_pos_process
+from tests.sync.conftest import pg_cluster  # noqa: F401  (the PostgreSQL fixture, shared)
 from tests.sync.harness import CollectorProc, SchemeEnv, make_scheme
 
 CHROMIUM = "/usr/bin/chromium"
@@ -153,3 +154,17 @@ def operator(console: CollectorProc) -> Account:
 @pytest.fixture(scope="module")
 def viewer(console: CollectorProc) -> Account:
     return add_user(console.db_url, "viewer")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """The collector's database on SQLite and on PostgreSQL (a throw-away cluster)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'c.db'}"
+    else:
+        url = request.getfixturevalue("pg_cluster").new_database()
+    db = Database(url)
+    try:
+        yield db
+    finally:
+        db.close()
