@@ -60,6 +60,20 @@ async def read_form(request: Request) -> FormData:
     return form
 
 
+def same_origin(request: Request) -> bool:
+    """False when the browser says the POST came from another site. Browsers send
+    ``Sec-Fetch-Site``; ``Origin`` is the fallback (under ``Referrer-Policy: no-referrer``
+    Chromium sends ``Origin: null`` even for its own forms). A request with neither (a script,
+    an old browser) is left to the CSRF token and the SameSite cookie."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return True
+    return origin == f"{request.url.scheme}://{request.headers.get('host', '')}"
+
+
 def csrf_ok(request: Request, form: FormData, expected: str) -> bool:
     given = form.get("csrf")
     return isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
@@ -84,6 +98,8 @@ def operator_action(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
             return login_redirect(request)
         if session.role != OPERATOR:
             return forbidden(request, "Viewers cannot change anything.")
+        if not same_origin(request):
+            return forbidden(request, "The form came from another site.")
         form = await read_form(request)
         if not csrf_ok(request, form, session.csrf):
             return forbidden(request, "The form's security token is missing or wrong; reload the page.")
