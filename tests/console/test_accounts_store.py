@@ -3,6 +3,9 @@ a parameter, so expiry and TOTP steps are exact."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pyotp
 import pytest
 
@@ -115,3 +118,27 @@ def test_cli_refuses_an_empty_password_and_an_unknown_user(tmp_path):
     assert empty.returncode == 2 and b"password" in empty.stderr
     gone = run_pos_process(["collector", "user", "remove", "--db", url, "ghost"])
     assert gone.returncode == 2 and b"no user 'ghost'" in gone.stderr
+
+
+def test_one_code_sent_twice_at_once_passes_once(any_db):
+    """The second check runs while the first transaction is still open: it must wait for it and
+    then see the step used (PostgreSQL: the row lock; SQLite: the write lock)."""
+    secret = create_user(any_db, "op", "operator", "pw", totp=True).secret
+    code = pyotp.TOTP(secret).at(T0)
+    first_checked, second_started, results = threading.Event(), threading.Event(), {}
+
+    def second() -> None:
+        first_checked.wait(10)
+        second_started.set()
+        with any_db.write() as tx:
+            results["second"] = totp.check(tx, "op", code, T0)
+
+    t = threading.Thread(target=second)
+    t.start()
+    with any_db.write() as tx:
+        results["first"] = totp.check(tx, "op", code, T0)
+        first_checked.set()
+        second_started.wait(10)
+        time.sleep(0.3)  # the second check is now waiting on us (or, without a lock, done)
+    t.join(10)
+    assert results == {"first": "totp", "second": None}
