@@ -67,6 +67,8 @@ def write(db: Database, out: IO[str], *, as_json: bool) -> int:
         else:
             out.write(
                 f"{doc['id']:>5}  {doc['at']}  {doc['who']}  {doc['action']:<9}  {doc['wallet_id']}"
-                f"  list seq {doc['deny_list_seq']}  {doc['reason']}\n"
+                f"  list seq {doc['deny_list_seq']}  {doc['reason']}"
+                + (f"  from {doc['address']}" if doc["address"] else "")
+                + "\n"
             )
     return n

@@ -2,8 +2,8 @@
 
 ``viewer_page`` guards a GET page: no live session -> 303 to the sign-in page. ``operator_action``
 guards a POST: no session -> 303; a viewer -> 403; a missing or wrong CSRF token (form field
-``csrf``, one per session) -> 403. The form is read once, capped, and left on
-``request.state.form``.
+``csrf``, one per session) -> 403; a POST another site sent -> 403. The form (URL-encoded) is
+read once, capped, and left on ``request.state.form``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import functools
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -22,10 +22,11 @@ from starlette.responses import RedirectResponse, Response
 from collector.console import sessions
 from collector.console.accounts import OPERATOR
 from collector.console.render import render
+from collector.routes import read_body
 
 Handler = Callable[[Request, "User"], Awaitable[Response]]
 MAX_FIELDS = 50
-MAX_FIELD_BYTES = 64 * 1024
+FORM_MAX_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,34 @@ async def current(request: Request) -> sessions.Session | None:
 
 
 async def read_form(request: Request) -> FormData:
-    form = await request.form(max_files=0, max_fields=MAX_FIELDS, max_part_size=MAX_FIELD_BYTES)
+    """The URL-encoded form, read once with the collector's body cap and deadline (413, 408):
+    a form is a few fields, so a large body is refused unread, not parsed."""
+    body = await read_body(request, FORM_MAX_BYTES)
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    pairs: list[tuple[str, str]] = []
+    if ctype == "application/x-www-form-urlencoded":
+        try:
+            text = body.decode("utf-8", "replace")
+            pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+        except ValueError:  # too many fields: treated as no form (no CSRF token: 403)
+            pairs = []
+    form = FormData(pairs)
     request.state.form = form
     return form
+
+
+def same_origin(request: Request) -> bool:
+    """False when the browser says the POST came from another site. Browsers send
+    ``Sec-Fetch-Site``; ``Origin`` is the fallback (under ``Referrer-Policy: no-referrer``
+    Chromium sends ``Origin: null`` even for its own forms). A request with neither (a script,
+    an old browser) is left to the CSRF token and the SameSite cookie."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return True
+    return origin == f"{request.url.scheme}://{request.headers.get('host', '')}"
 
 
 def csrf_ok(request: Request, form: FormData, expected: str) -> bool:
@@ -84,6 +110,8 @@ def operator_action(fn: Handler) -> Callable[[Request], Awaitable[Response]]:
             return login_redirect(request)
         if session.role != OPERATOR:
             return forbidden(request, "Viewers cannot change anything.")
+        if not same_origin(request):
+            return forbidden(request, "The form came from another site.")
         form = await read_form(request)
         if not csrf_ok(request, form, session.csrf):
             return forbidden(request, "The form's security token is missing or wrong; reload the page.")

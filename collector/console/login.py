@@ -21,7 +21,7 @@ from starlette.routing import Route
 from collector import audit
 from collector.access import FailedAttempts, Throttled
 from collector.console import accounts, sessions, totp
-from collector.console.guard import csrf_ok, current, forbidden, read_form
+from collector.console.guard import csrf_ok, current, forbidden, read_form, same_origin
 from collector.console.render import render
 from collector.db import Database
 from collector.routes import client_of
@@ -76,6 +76,8 @@ async def login_form(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     db = request.app.state.served.collector.db
+    if not same_origin(request):  # login CSRF: another site signing the browser in as its own user
+        return forbidden(request, "The form came from another site.")
     form = await read_form(request)
     name, password = str(form.get("username") or ""), str(form.get("password") or "")
     target = safe_next(str(form.get("next") or ""))

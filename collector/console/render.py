@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
@@ -36,7 +37,12 @@ def render(request: Request, template: str, status: int = 200, **ctx: Any) -> HT
     def url_for(name: str, /, **params: Any) -> str:
         return str(request.url_for(name, **params).path)
 
+    def lang_url(to: str) -> str:
+        query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+        return f"{request.url.path}?{urlencode([*query, ('lang', to)])}"
+
     values = {
+        "lang_url": lang_url,
         "user": getattr(request.state, "user", None),
         "csrf_token": token,
         "csrf_field": csrf_field,

@@ -71,7 +71,10 @@ def _matching_step(secret: str, code: str, now: int) -> int | None:
 def check(tx: Tx, name: str, code: str, now: int) -> str | None:
     """In a write transaction: ``"totp"`` or ``"recovery"`` when ``code`` passes (and is spent),
     None when it does not."""
-    row = tx.one("SELECT totp_secret, totp_last_step FROM console_users WHERE name = ?", (name,))
+    # FOR UPDATE: two PostgreSQL sessions sending one code at once must not both pass (SQLite's
+    # write transaction already holds the database).
+    lock = " FOR UPDATE" if tx.pg else ""
+    row = tx.one(f"SELECT totp_secret, totp_last_step FROM console_users WHERE name = ?{lock}", (name,))
     if row is None or row[0] is None:
         return None
     secret, last_step = str(row[0]), int(row[1])

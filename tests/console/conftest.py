@@ -23,6 +23,7 @@ import pytest
 from collector.console.accounts import create_user
 from collector.db import Database
 from tests.conftest import run_pos_process
+from tests.sync.conftest import pg_cluster  # noqa: F401  (the PostgreSQL fixture, shared)
 from tests.sync.harness import CollectorProc, SchemeEnv, make_scheme
 
 CHROMIUM = "/usr/bin/chromium"
@@ -110,20 +111,32 @@ def steady_window(margin_s: float = 5.0) -> None:
         time.sleep(left + 0.05)
 
 
+def password_step(page: Any, base_url: str, name: str, password: str) -> None:
+    """The first form: name and password, submitted."""
+    page.goto(f"{base_url}/console/login")
+    page.fill("input[name=username]", name)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+
+
+def code_step(page: Any, code: str) -> bool:
+    """The second form: a code submitted; True when that signed the page in."""
+    page.fill("input[name=code]", code)
+    page.click("main button[type=submit]")
+    page.wait_for_load_state()
+    return bool(page.locator("form.logout").count() == 1)
+
+
 def login(
     page: Any, base_url: str, name: str, password: str, totp_secret: TotpFactor | str | None = None
 ) -> Any:
     """Sign in through the form (and the second step when there is a factor); the page is left
     signed in, on the console's start page."""
-    page.goto(f"{base_url}/console/login")
-    page.fill("input[name=username]", name)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
+    password_step(page, base_url, name, password)
     if totp_secret is not None:
         page.wait_for_url("**/console/login/code**")
         code = totp_secret.code() if isinstance(totp_secret, TotpFactor) else pyotp.TOTP(totp_secret).now()
-        page.fill("input[name=code]", code)
-        page.click("main button[type=submit]")
+        code_step(page, code)
     page.wait_for_selector("form.logout")
     return page
 
@@ -153,3 +166,17 @@ def operator(console: CollectorProc) -> Account:
 @pytest.fixture(scope="module")
 def viewer(console: CollectorProc) -> Account:
     return add_user(console.db_url, "viewer")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """The collector's database on SQLite and on PostgreSQL (a throw-away cluster)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'c.db'}"
+    else:
+        url = request.getfixturevalue("pg_cluster").new_database()
+    db = Database(url)
+    try:
+        yield db
+    finally:
+        db.close()

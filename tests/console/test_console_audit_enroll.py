@@ -4,7 +4,7 @@ a code minted in the page enrolls a terminal through the real ``pos enroll --cod
 from __future__ import annotations
 
 from tests.conftest import run_pos_process
-from tests.console.conftest import login, new_account
+from tests.console.conftest import code_step, login, new_account, password_step
 
 WALLET = "00112233445566ff"
 
@@ -41,15 +41,9 @@ def test_an_unused_code_is_revoked_in_the_page(page, console, operator):
 
 def test_audit_page_shows_second_factor_events_and_operator_actions(page, console, console_scheme):
     op = new_account(console.db_url, "operator")
-    page.goto(f"{console.url}/console/login")
-    page.fill("input[name=username]", op.name)
-    page.fill("input[name=password]", op.password)
-    page.click("button[type=submit]")
-    page.fill("input[name=code]", "not-a-code")
-    page.click("main button[type=submit]")
-    page.fill("input[name=code]", op.totp.code())
-    page.click("main button[type=submit]")
-    page.wait_for_selector("form.logout")
+    password_step(page, console.url, op.name, op.password)
+    assert not code_step(page, "not-a-code")
+    assert code_step(page, op.totp.code())
     denied = run_pos_process(
         ["collector", "deny", WALLET, "--reason", "card reported stolen", "--db", console.db_url,
          "--scheme", str(console_scheme.scheme.dir), "--operator", op.name]

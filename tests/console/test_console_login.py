@@ -6,7 +6,7 @@ import time
 
 import pyotp
 
-from tests.console.conftest import login, new_account
+from tests.console.conftest import code_step, login, new_account, password_step
 
 
 def test_operator_signs_in_with_password_and_totp_code(page, console, operator):
@@ -28,23 +28,16 @@ def test_unauthenticated_page_redirects_to_login(page, console):
 
 
 def test_wrong_password_is_refused(page, console, viewer):
-    page.goto(f"{console.url}/console/login")
-    page.fill("input[name=username]", viewer.name)
-    page.fill("input[name=password]", "not the password")
-    page.click("button[type=submit]")
+    password_step(page, console.url, viewer.name, "not the password")
     assert page.locator("p.error").is_visible()
     assert page.locator("form.logout").count() == 0
 
 
 def test_wrong_code_is_refused(page, console):
     op = new_account(console.db_url, "operator")
-    page.goto(f"{console.url}/console/login")
-    page.fill("input[name=username]", op.name)
-    page.fill("input[name=password]", op.password)
-    page.click("button[type=submit]")
+    password_step(page, console.url, op.name, op.password)
     good = {pyotp.TOTP(op.totp.secret).at(time.time() + t) for t in (-30, 0, 30)}
     wrong = next(c for c in ("000000", "111111", "222222") if c not in good)
-    page.fill("input[name=code]", wrong)
-    page.click("main button[type=submit]")
+    assert not code_step(page, wrong)
     assert page.locator("p.error").is_visible()
     assert page.locator("form.logout").count() == 0

@@ -10,15 +10,12 @@ import httpx
 import pyotp
 
 from collector.console.login import CODE_LIMIT_ACCOUNT, LOGIN_LIMIT
-from tests.console.conftest import new_account
+from tests.console.conftest import new_account, password_step
 
 
 def test_second_step_is_limited_per_account(page, console):
     op = new_account(console.db_url, "operator")
-    page.goto(f"{console.url}/console/login")
-    page.fill("input[name=username]", op.name)
-    page.fill("input[name=password]", op.password)
-    page.click("button[type=submit]")
+    password_step(page, console.url, op.name, op.password)
     totp = pyotp.TOTP(op.totp.secret)
     valid = {totp.at(time.time() + d) for d in (-60, -30, 0, 30, 60)}
     wrong = next(c for c in ("000000", "111111", "222222", "333333", "444444", "555555") if c not in valid)

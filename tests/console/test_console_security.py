@@ -58,6 +58,23 @@ def test_a_post_without_a_session_goes_to_sign_in(console):
     assert r.headers["location"].startswith("/console/login")
 
 
+def test_a_login_posted_from_another_site_is_403(console, viewer):
+    for foreign in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        r = httpx.post(
+            f"{console.url}/console/login", timeout=10, headers=foreign,
+            data={"username": viewer.name, "password": viewer.password},
+        )  # fmt: skip
+        assert r.status_code == 403
+        assert "console_session" not in r.headers.get("set-cookie", "")
+
+
+def test_an_oversized_form_is_refused_unread(console):
+    huge = {"username": "x" * (1 << 20), "password": "p"}
+    r = httpx.post(f"{console.url}/console/login", timeout=10, data=huge)
+    assert r.status_code == 413
+    assert httpx.get(f"{console.url}/console/login", timeout=10).status_code == 200
+
+
 def test_session_cookie_is_httponly_samesite_strict(page, console, viewer):
     login(page, console.url, viewer.name, viewer.password)
     (cookie,) = [c for c in page.context.cookies() if c["name"] == "console_session"]

@@ -8,22 +8,20 @@ import time
 import pyotp
 
 from tests.conftest import run_pos_process
-from tests.console.conftest import add_user, login, new_account, parse_enrolment, steady_window
+from tests.console.conftest import (
+    add_user,
+    code_step,
+    login,
+    new_account,
+    parse_enrolment,
+    password_step,
+    steady_window,
+)
 
 
-def password_step(page, url, account):
-    page.goto(f"{url}/console/login")
-    page.fill("input[name=username]", account.name)
-    page.fill("input[name=password]", account.password)
-    page.click("button[type=submit]")
+def to_code_step(page, url, account):
+    password_step(page, url, account.name, account.password)
     page.wait_for_url("**/console/login/code**")
-
-
-def code_step(page, code):
-    page.fill("input[name=code]", code)
-    page.click("main button[type=submit]")
-    page.wait_for_load_state()
-    return page.locator("form.logout").count() == 1
 
 
 def test_a_code_is_accepted_once_replay_in_its_window_is_refused(browser, console):
@@ -33,9 +31,9 @@ def test_a_code_is_accepted_once_replay_in_its_window_is_refused(browser, consol
     first, second = browser.new_context(), browser.new_context()
     try:
         p1, p2 = first.new_page(), second.new_page()
-        password_step(p1, console.url, op)
+        to_code_step(p1, console.url, op)
         assert code_step(p1, code)
-        password_step(p2, console.url, op)
+        to_code_step(p2, console.url, op)
         assert not code_step(p2, code)  # the same code, a second browser, same window
         assert "/console/login/code" in p2.url
     finally:
@@ -46,7 +44,7 @@ def test_a_code_is_accepted_once_replay_in_its_window_is_refused(browser, consol
 def test_one_step_of_drift_is_accepted_two_steps_old_is_refused(page, console):
     op = new_account(console.db_url, "operator")
     totp = pyotp.TOTP(op.totp.secret)
-    password_step(page, console.url, op)
+    to_code_step(page, console.url, op)
     steady_window()
     now = time.time()
     assert not code_step(page, totp.at(now - 60))  # two steps old
@@ -60,7 +58,7 @@ def test_a_recovery_code_works_once(browser, console):
         context = browser.new_context()
         try:
             page = context.new_page()
-            password_step(page, console.url, op)
+            to_code_step(page, console.url, op)
             assert code_step(page, recovery) is expected
         finally:
             context.close()
