@@ -80,5 +80,7 @@ def test_reset_totp_ends_the_operators_sessions_at_once(page, console):
 
 def test_a_viewer_may_enrol_a_factor_and_then_needs_it(page, console):
     viewer = add_user(console.db_url, "viewer", totp=True)
-    assert viewer.totp is not None
+    assert viewer.totp is not None and len(viewer.totp.recovery_codes) == 10
+    assert "otpauth://totp/" in viewer.output
+    assert sum(line.count("\u2588") for line in viewer.output.splitlines()) > 50  # the QR code, in blocks
     login(page, console.url, viewer.name, viewer.password, viewer.totp)
