@@ -66,7 +66,12 @@ def _run(args: argparse.Namespace, action: Any) -> int:
 def run_add(args: argparse.Namespace) -> int:
     from collector.console import accounts
 
-    password = sys.stdin.readline().rstrip("\r\n")
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass(f"password for {args.name}: ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
 
     def add(db: Any, who: str) -> int:
         enrolment = accounts.create_user(db, args.name, args.role, password, totp=args.totp, by=who)

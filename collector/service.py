@@ -99,7 +99,9 @@ class Collector:
         return Reject(status, code, detail)
 
     # -- enrollment -------------------------------------------------------------------------
-    def enroll(self, authorization: str | None, body: bytes) -> tuple[int, dict[str, Any]]:
+    def enroll(
+        self, authorization: str | None, body: bytes, client: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
         code = enroll_codes.code_of(authorization)  # a one-time code from the console, or the token
         if code is None:
             self._check_operator_token(authorization)
@@ -136,7 +138,7 @@ class Collector:
         with self.db.write() as tx:
             if code is not None:
                 try:
-                    enroll_codes.redeem(tx, code, tid, now)
+                    enroll_codes.redeem(tx, code, tid, now, client)
                 except enroll_codes.CodeRefused:
                     raise self.reject(401, "bad_enroll_code", "unknown, used, revoked or expired") from None
             row = tx.one("SELECT public_key FROM terminals WHERE terminal_id = ?", (tid,))

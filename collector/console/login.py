@@ -29,6 +29,7 @@ from collector.routes import client_of
 LOGIN_LIMIT = 10  # failed passwords per address per minute
 CODE_LIMIT_ACCOUNT = 5  # failed second steps per account per minute
 CODE_LIMIT_ADDRESS = 10
+NO_FACTOR = "An operator needs a second factor: pos collector user reset-totp NAME enrols one."
 
 
 @dataclass
@@ -90,7 +91,10 @@ async def login(request: Request) -> Response:
     if account is None:
         limits(request).password.failed(address)
         return render(request, "login.html", status=401, error="Wrong name or password.", next=target)
+    if account.role == accounts.OPERATOR and not account.has_totp:  # issue 16: never password alone
+        return render(request, "login.html", status=403, error=NO_FACTOR, next=target)
     await run_in_threadpool(sessions.sweep, db)
+    await run_in_threadpool(sessions.end, db, request.cookies.get(sessions.COOKIE))
     token = await run_in_threadpool(sessions.start, db, account.name, pending=account.has_totp)
     if account.has_totp:
         return _signed_in(request, token, f"/console/login/code?next={quote(target, safe='')}")

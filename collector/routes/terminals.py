@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from collector.routes import guard_tokens, note_failed_token, read_body, require_token, served
+from collector.routes import client_of, guard_tokens, note_failed_token, read_body, require_token, served
 from collector.service import Reject
 from collector.terminal_auth import signed_by
 from pos.wire import protocol as p
@@ -30,7 +30,7 @@ async def enroll(request: Request) -> Response:
     body = await read_body(request, ENROLL_MAX_BODY)
     try:
         status, doc = await run_in_threadpool(
-            ctx.collector.enroll, request.headers.get("authorization"), body
+            ctx.collector.enroll, request.headers.get("authorization"), body, client_of(request)
         )
     except Reject as exc:
         note_failed_token(request, exc)

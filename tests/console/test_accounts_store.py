@@ -142,3 +142,4 @@ def test_one_code_sent_twice_at_once_passes_once(any_db):
         time.sleep(0.3)  # the second check is now waiting on us (or, without a lock, done)
     t.join(10)
     assert results == {"first": "totp", "second": None}
+

@@ -25,6 +25,9 @@ def test_code_minted_in_the_page_enrolls_with_pos_enroll_once(page, console, ope
     row = page.locator("#codes tbody tr", has_text="gate 7")
     assert "GATE-7" in row.inner_text()
     assert row.locator("button").count() == 0  # used: nothing to revoke
+    page.goto(f"{console.url}/console/audit")
+    used = page.locator("#audit tbody tr", has_text="enrolled GATE-7").inner_text()
+    assert "enroll_code_use" in used and "127.0.0.1" in used
 
 
 def test_an_unused_code_is_revoked_in_the_page(page, console, operator):

@@ -7,7 +7,7 @@ import httpx
 
 from collector.console import enroll_codes
 from collector.db import Database
-from tests.console.conftest import login
+from tests.console.conftest import login, new_account
 
 XSS = "<script>alert(1)</script>"
 MINT = "/console/enroll/mint"
@@ -118,3 +118,18 @@ def test_a_reason_holding_script_renders_as_text(page, console, console_scheme, 
     assert XSS in page.inner_text("#audit")
     assert page.locator("#audit script").count() == 0
     assert dialogs == []
+
+
+def test_an_operator_whose_factor_was_removed_cannot_sign_in_with_a_password(console):
+    """Defence in depth: a database edit that drops an operator's factor does not open the door."""
+    op = new_account(console.db_url, "operator")
+    db = Database(console.db_url)
+    try:
+        with db.write() as tx:
+            tx.execute("UPDATE console_users SET totp_secret = NULL WHERE name = ?", (op.name,))
+    finally:
+        db.close()
+    form = {"username": op.name, "password": op.password}
+    r = httpx.post(f"{console.url}/console/login", data=form, timeout=10)
+    assert r.status_code == 403
+    assert "console_session" not in r.headers.get("set-cookie", "")

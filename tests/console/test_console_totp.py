@@ -26,12 +26,11 @@ def to_code_step(page, url, account):
 
 def test_a_code_is_accepted_once_replay_in_its_window_is_refused(browser, console):
     op = new_account(console.db_url, "operator")
-    step = int(time.time()) // 30
-    code = pyotp.TOTP(op.totp.secret).at(step * 30)
     first, second = browser.new_context(), browser.new_context()
     try:
         p1, p2 = first.new_page(), second.new_page()
         to_code_step(p1, console.url, op)
+        code = pyotp.TOTP(op.totp.secret).now()
         assert code_step(p1, code)
         to_code_step(p2, console.url, op)
         assert not code_step(p2, code)  # the same code, a second browser, same window
@@ -80,5 +79,7 @@ def test_reset_totp_ends_the_operators_sessions_at_once(page, console):
 
 def test_a_viewer_may_enrol_a_factor_and_then_needs_it(page, console):
     viewer = add_user(console.db_url, "viewer", totp=True)
-    assert viewer.totp is not None
+    assert viewer.totp is not None and len(viewer.totp.recovery_codes) == 10
+    assert "otpauth://totp/" in viewer.output
+    assert sum(line.count("\u2588") for line in viewer.output.splitlines()) > 50  # the QR code, in blocks
     login(page, console.url, viewer.name, viewer.password, viewer.totp)
