@@ -11,13 +11,17 @@ double spend.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from collector import partitions
 
 # Wallet counters are stored as 8 bytes big-endian (``ckey``): SPEC counters reach 2**64 - 1,
 # past both databases' BIGINT; big-endian bytes keep the order and the unique index.
@@ -31,32 +35,6 @@ CREATE TABLE IF NOT EXISTS terminals (
     last_seen {INT},
     flags {INT} NOT NULL DEFAULT 0
 );
-CREATE TABLE IF NOT EXISTS entries (
-    terminal_id TEXT NOT NULL,
-    seq {INT} NOT NULL,
-    time {INT} NOT NULL,
-    kind TEXT NOT NULL,
-    wallet_id {BLOB} NOT NULL,
-    counter {BLOB} NOT NULL,
-    amount {INT} NOT NULL,
-    currency TEXT NOT NULL,
-    mode TEXT NOT NULL,
-    row_terminal_id TEXT NOT NULL,
-    token_digest {BLOB} NOT NULL,
-    token {BLOB},
-    hash {BLOB} NOT NULL,
-    status TEXT NOT NULL,
-    reason TEXT,
-    offline_limit {INT},
-    ingested_at {INT} NOT NULL,
-    reversed_seq {INT},
-    PRIMARY KEY (terminal_id, seq)
-);
-CREATE UNIQUE INDEX IF NOT EXISTS entries_once ON entries (wallet_id, counter) WHERE status = 'accepted';
--- Covering: the cumulative-limit check reads amounts and limits from the index alone.
-CREATE INDEX IF NOT EXISTS entries_exposure
-    ON entries (wallet_id, ingested_at, amount, offline_limit) WHERE status = 'accepted';
-CREATE INDEX IF NOT EXISTS entries_ingested ON entries (ingested_at);
 CREATE TABLE IF NOT EXISTS events (
     id {AUTOID},
     kind TEXT NOT NULL,
@@ -133,6 +111,37 @@ CREATE TABLE IF NOT EXISTS audit (
 """
 # ---------------------------------------------------------------------------------------------
 
+# The payments table on SQLite (one file, one site): one table, (wallet id, counter) once by a
+# partial unique index. PostgreSQL's partitioned layout and its claims table: ``collector.partitions``.
+ENTRIES_SQLITE = """
+CREATE TABLE IF NOT EXISTS entries (
+    terminal_id TEXT NOT NULL,
+    seq {INT} NOT NULL,
+    time {INT} NOT NULL,
+    kind TEXT NOT NULL,
+    wallet_id {BLOB} NOT NULL,
+    counter {BLOB} NOT NULL,
+    amount {INT} NOT NULL,
+    currency TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    row_terminal_id TEXT NOT NULL,
+    token_digest {BLOB} NOT NULL,
+    token {BLOB},
+    hash {BLOB} NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    offline_limit {INT},
+    ingested_at {INT} NOT NULL,
+    reversed_seq {INT},
+    PRIMARY KEY (terminal_id, seq)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS entries_once ON entries (wallet_id, counter) WHERE status = 'accepted';
+-- Covering: the cumulative-limit check reads amounts and limits from the index alone.
+CREATE INDEX IF NOT EXISTS entries_exposure
+    ON entries (wallet_id, ingested_at, amount, offline_limit) WHERE status = 'accepted';
+CREATE INDEX IF NOT EXISTS entries_ingested ON entries (ingested_at);
+"""
+
 _TYPES = {
     "sqlite": {"BLOB": "BLOB", "INT": "INTEGER", "AUTOID": "INTEGER PRIMARY KEY AUTOINCREMENT"},
     "postgres": {
@@ -143,6 +152,7 @@ _TYPES = {
 }
 
 
+_ARRAY_PARAM = re.compile(r"\?(?=::\w+\[\])")
 _POOL_WAIT_S = 60.0  # a request waits this long for a pooled connection before 503
 SCHEMA_LOCK_KEY = 0x4F575432  # advisory lock key (collector.lists uses 0x4F575431)
 
@@ -160,6 +170,7 @@ def cvalue(stored: Any) -> int:
 
 
 def schema_for(dialect: str) -> str:
+    """The tables but ``entries`` (see ``entries_schema``)."""
     return (SCHEMA + JUDGEMENT_SCHEMA).format(**_TYPES[dialect])
 
 
@@ -172,7 +183,11 @@ class Tx:
         self.pg = dialect == "postgres"
 
     def _sql(self, sql: str) -> str:
-        return sql.replace("?", "%s") if self.pg else sql
+        """``?`` placeholders; on PostgreSQL an array parameter (``?::bytea[]``) goes in binary
+        (measured: a 500-element array of ids costs 8x less to send than as text)."""
+        if not self.pg:
+            return sql
+        return _ARRAY_PARAM.sub("%b", sql).replace("?", "%s")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.conn.execute(self._sql(sql), params)
@@ -195,7 +210,8 @@ class Tx:
     def in_clause(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         """``column IN (...)`` as SQL and parameters, one array parameter on PostgreSQL."""
         if self.pg:
-            return f"{column} = ANY(?)", [list(values)]
+            cast = "::bytea[]" if values and isinstance(values[0], bytes) else ""
+            return f"{column} = ANY(?{cast})", [list(values)]
         return f"{column} IN ({','.join('?' * len(values))})", list(values)
 
     def lock_wallets(self, wallet_ids: Sequence[bytes]) -> None:
@@ -218,6 +234,8 @@ class Database:
         self._lock = threading.RLock()
         self._sqlite: sqlite3.Connection | None = None
         self._pool: Any = self._pg_pool() if self.dialect == "postgres" else None
+        self._months: set[tuple[int, int]] = set()
+        self.layout = "sqlite"
         with self.write() as tx:
             # Two nodes starting on one PostgreSQL database at once: CREATE TABLE IF NOT EXISTS
             # is not atomic there (a UniqueViolation on pg_type), so creation is serialised.
@@ -225,6 +243,27 @@ class Database:
             for stmt in schema_for(self.dialect).split(";"):
                 if stmt.strip():
                     tx.execute(stmt)
+            if self.dialect == "postgres":
+                partitions.create(tx)
+                self.layout = partitions.layout(tx)
+            else:
+                for stmt in ENTRIES_SQLITE.format(**_TYPES["sqlite"]).split(";"):
+                    if stmt.strip():
+                        tx.execute(stmt)
+        self.ensure_partitions(int(time.time()))
+
+    def ensure_partitions(self, now: int) -> None:
+        """PostgreSQL, partitioned: the partitions of ``now``'s month and the next ones exist
+        (a set lookup when they do; else made under the schema lock, outside any ingest)."""
+        if self.layout != "partitioned":
+            return
+        ym = partitions.month_of(now)
+        if ym in self._months and partitions.next_month(*ym) in self._months:
+            return
+        with self.write() as tx:
+            tx.lock_global(SCHEMA_LOCK_KEY)
+            partitions.ensure(tx, now)
+            self._months.update(partitions.existing_months(tx))
 
     # -- connections ------------------------------------------------------------------------
     def _sqlite_conn(self) -> sqlite3.Connection:
