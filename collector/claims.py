@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from collector import partitions
 from collector.db import Tx, ckey, cvalue
 from collector.reverify import Verdict
 from pos.wire import protocol as p
@@ -27,13 +28,20 @@ ENTRY_COLUMNS = (
 
 def claim(
     tx: Tx, tid: str, rows: list[p.BatchRow], verdicts: dict[int, Verdict], now: int
-) -> dict[tuple[bytes, int], dict[str, Any]]:
-    """Claim the (wallet id, counter) of these rows; the evidence of those claimed before."""
+) -> tuple[dict[tuple[bytes, int], dict[str, Any]], set[int]]:
+    """Claim the (wallet id, counter) of these rows; the evidence of those claimed before, and
+    the seqs of rows whose certificate expired before the claims horizon (``claim_pruned``)."""
+    late: set[int] = set()
+    if rows:
+        h = partitions.horizon(tx)
+        if h is not None:
+            late = {r.seq for r in rows if (verdicts[r.seq].until or h) < h}
     first: dict[tuple[bytes, int], p.BatchRow] = {}
     for r in rows:
-        first.setdefault((r.wallet_id, r.counter), r)
+        if r.seq not in late:
+            first.setdefault((r.wallet_id, r.counter), r)
     if not first:
-        return {}
+        return {}, late
     pairs = list(first)
     wids = [w for w, _ in pairs]
     cks = [ckey(c) for _, c in pairs]
@@ -46,7 +54,7 @@ def claim(
     mine = {(bytes(w), cvalue(c)) for w, c in got}
     taken = [k for k in pairs if k not in mine]
     if not taken:
-        return {}
+        return {}, late
     found = tx.all(
         "SELECT c.terminal_id, c.seq, e.time, e.amount, e.currency, e.mode, c.wallet_id, c.counter,"
         " e.token_digest, e.token FROM claims c LEFT JOIN entries e ON e.terminal_id = c.terminal_id"
@@ -54,7 +62,7 @@ def claim(
         " WHERE (c.wallet_id, c.counter) IN (SELECT * FROM unnest(?::bytea[], ?::bytea[]))",
         [[w for w, _ in taken], [ckey(c) for _, c in taken]],
     )
-    return {(bytes(r[6]), cvalue(r[7])): evidence(r) for r in found}
+    return {(bytes(r[6]), cvalue(r[7])): evidence(r) for r in found}, late
 
 
 def evidence(r: Any) -> dict[str, Any]:

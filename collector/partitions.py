@@ -69,6 +69,10 @@ CREATE TABLE IF NOT EXISTS claims (
     ingested_at BIGINT NOT NULL,
     until BIGINT,
     PRIMARY KEY (wallet_id, counter)
+);
+CREATE TABLE IF NOT EXISTS claims_horizon (
+    one INT PRIMARY KEY CHECK (one = 1),
+    until BIGINT NOT NULL
 )
 """
 
@@ -107,7 +111,8 @@ def create(tx: Tx) -> None:
     if kind == "none":
         tx.execute(ENTRIES_PG)
     fresh_claims = tx.one("SELECT to_regclass('claims')")[0] is None
-    tx.execute(CLAIMS_PG)
+    for stmt in CLAIMS_PG.split(";"):
+        tx.execute(stmt)
     if kind == "unpartitioned" and fresh_claims:
         tx.execute(
             "INSERT INTO claims (wallet_id, counter, terminal_id, seq, ingested_at, until)"
@@ -139,20 +144,37 @@ def ensure(tx: Tx, now: int, ahead: int = MONTHS_AHEAD) -> list[tuple[int, int]]
     made = []
     for _ in range(ahead + 1):
         if ym not in have:
-            lo, hi = month_start(*ym), month_start(*next_month(*ym))
-            tx.execute(
-                f"CREATE TABLE IF NOT EXISTS {partition_name(*ym)} PARTITION OF entries"
-                f" FOR VALUES FROM ({lo}) TO ({hi})"
-            )
+            ensure_month(tx, ym)
             made.append(ym)
         ym = next_month(*ym)
     return made
 
 
+def ensure_month(tx: Tx, ym: tuple[int, int]) -> None:
+    lo, hi = month_start(*ym), month_start(*next_month(*ym))
+    tx.execute(
+        f"CREATE TABLE IF NOT EXISTS {partition_name(*ym)} PARTITION OF entries"
+        f" FOR VALUES FROM ({lo}) TO ({hi})"
+    )
+
+
 def prune_claims(tx: Tx, now: int, skew: int) -> int:
-    """Delete the claims of wallets whose certificate expired more than ``skew`` ago."""
-    cur = tx.execute("DELETE FROM claims WHERE until IS NOT NULL AND until < ?", (now - skew,))
+    """Delete the claims of wallets whose certificate expired more than ``skew`` ago, and
+    record that horizon: ingest rejects a later payment under such a certificate
+    (``collector.claims``), as its single use can no longer be checked."""
+    horizon = now - skew
+    tx.execute(
+        "INSERT INTO claims_horizon (one, until) VALUES (1, ?)"
+        " ON CONFLICT (one) DO UPDATE SET until = greatest(claims_horizon.until, excluded.until)",
+        (horizon,),
+    )
+    cur = tx.execute("DELETE FROM claims WHERE until IS NOT NULL AND until < ?", (horizon,))
     return max(0, int(cur.rowcount))
+
+
+def horizon(tx: Tx) -> int | None:
+    row = tx.one("SELECT until FROM claims_horizon WHERE one = 1")
+    return int(row[0]) if row else None
 
 
 def months_covered(tx: Tx) -> dict[tuple[int, int], Any]:

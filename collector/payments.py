@@ -33,6 +33,7 @@ from pos.tokens import TYP_DENY_LIST
 from pos.wire import protocol as p
 
 DOUBLE_SPEND = "double_spend"
+CLAIM_PRUNED = "claim_pruned"  # PostgreSQL: its certificate expired before the claims were pruned
 
 _INSERT = (
     "INSERT INTO entries (terminal_id, seq, time, kind, wallet_id, counter, amount, currency, mode,"
@@ -67,7 +68,8 @@ def store_payments(
             refused[row.seq] = fate
     candidates = [r for r in accepted if r.seq not in refused]
     if tx.pg:
-        existing = claims.claim(tx, tid, candidates, verdicts, now)
+        existing, late = claims.claim(tx, tid, candidates, verdicts, now)
+        refused.update((seq, (REJECTED, CLAIM_PRUNED)) for seq in late)
     else:
         existing = _existing(tx, [(r.wallet_id, r.counter) for r in candidates])
     out: list[tuple[str, str | None]] = []
