@@ -201,6 +201,16 @@ class Tx:
         else:
             self.conn.executemany(sql, rows)
 
+    @contextmanager
+    def pipeline(self) -> Iterator[None]:
+        """PostgreSQL: the statements in the block go out together, one round trip (a fetch in
+        the block waits for what was sent before it); SQLite: nothing to do."""
+        if not self.pg:
+            yield
+            return
+        with self.conn.pipeline():
+            yield
+
     def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.execute(sql, params).fetchone()
 

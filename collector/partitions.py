@@ -24,7 +24,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collector.db import Tx
+    from collector.db import Database, Tx
 
 ENTRIES_PG = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -183,3 +183,23 @@ def months_covered(tx: Tx) -> dict[tuple[int, int], Any]:
     for ym in existing_months(tx):
         out[ym] = tx.one(f"SELECT count(*) FROM {partition_name(*ym)}")[0]
     return out
+
+
+def storage_stats(db: Database) -> dict[str, Any]:
+    """What the payments take on disk: rows of ``entries``, bytes of its tables and indexes
+    (every partition) and of the claims, and bytes per stored payment. PostgreSQL measures
+    ``pg_total_relation_size``; SQLite the whole file (every table: an upper bound)."""
+    with db.read() as tx:
+        rows = int(tx.one("SELECT count(*) FROM entries")[0])
+        if tx.pg:
+            parts = tx.one(
+                "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0) FROM pg_inherits"
+                " WHERE inhparent = to_regclass('entries')"
+            )[0]
+            entries = int(parts) + int(tx.one("SELECT pg_total_relation_size('entries')")[0])
+            claims = int(tx.one("SELECT pg_total_relation_size('claims')")[0])
+        else:
+            pages, size = tx.one("PRAGMA page_count")[0], tx.one("PRAGMA page_size")[0]
+            entries, claims = int(pages) * int(size), 0
+    per = round((entries + claims) / rows, 1) if rows else 0.0
+    return {"rows": rows, "entries_bytes": entries, "claims_bytes": claims, "bytes_per_payment": per}

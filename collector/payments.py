@@ -59,8 +59,9 @@ def store_payments(
     marks = marks or Marks()
     accepted = [r for r in new if verdicts[r.seq].status == ACCEPTED]
     wallets = sorted({r.wallet_id for r in accepted})
-    tx.lock_wallets(wallets)
-    denied_since = _denied_since(tx, wallets) if wallets else {}
+    with tx.pipeline():  # the wallets' locks and their deny-list entries: one round trip
+        tx.lock_wallets(wallets)
+        denied_since = _denied_since(tx, wallets) if wallets else {}
     refused: dict[int, tuple[str, str | None]] = {}
     for row in accepted:
         fate = _denial(tid, row, denied_since, marks, events)

@@ -236,3 +236,22 @@ def test_an_unpartitioned_postgres_database_keeps_working_with_its_claims_backfi
             archive.archive(coll.db, "2020-01", tmp_path / "a.gz")
     finally:
         coll.close()
+
+
+def test_pruned_claims_reject_a_later_payment_under_the_expired_certificate(
+    pg_cluster: PgCluster, env: SchemeEnv, tmp_path: Path
+) -> None:
+    """Claims of certificates expired past the skew are pruned; the horizon stays, so the same
+    token again cannot pass for new (its single use can no longer be checked): claim_pruned."""
+    coll = _collector(env, pg_cluster.new_database(), Clock(env.now))
+    try:
+        short = env.wallet(valid_s=4 * 86400)  # issued 3 days back: expires in a day
+        exp = parse_token(tok := short.token(max_amount=5, now=env.now)).cert.exp
+        a, b = Term(coll, tmp_path / "a", "T-A", env.now), Term(coll, tmp_path / "b", "T-B", env.now)
+        assert a.pay([(tok, 5)], env.now)[0][2] == "accepted"
+        with coll.db.write() as tx:
+            assert partitions.prune_claims(tx, exp + 100, 30) == 1
+        other = env.wallet().token(max_amount=5, now=env.now)
+        assert [r[2] for r in b.pay([(tok, 5), (other, 5)], env.now)] == ["claim_pruned", "accepted"]
+    finally:
+        coll.close()
