@@ -77,10 +77,19 @@ def evidence(r: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
+ENTRY_TYPES = [
+    "text", "int8", "int8", "text", "bytea", "bytea", "int8", "text", "text", "text", "bytea", "bytea",
+    "bytea", "text", "text", "int8", "int8",
+]  # fmt: skip
+
+
 def copy_entries(tx: Tx, rows: list[tuple[Any, ...]]) -> None:
-    """The batch's rows in one COPY (columns in ``ENTRY_COLUMNS`` order)."""
+    """The batch's rows in one binary COPY (columns in ``ENTRY_COLUMNS`` order): no text
+    escaping of the tokens and hashes on either side."""
     if not rows:
         return
-    with tx.conn.cursor() as cur, cur.copy(f"COPY entries ({ENTRY_COLUMNS}) FROM STDIN") as copy:
+    sql = f"COPY entries ({ENTRY_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+    with tx.conn.cursor() as cur, cur.copy(sql) as copy:
+        copy.set_types(ENTRY_TYPES)
         for row in rows:
             copy.write_row(row)
