@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from collector import partitions
 from collector.db import Tx, ckey, cvalue
 from collector.reverify import Verdict
 from pos.wire import protocol as p
@@ -26,16 +25,29 @@ ENTRY_COLUMNS = (
 )
 
 
+HORIZON = "SELECT until FROM claims_horizon WHERE one = 1"
+
+
+def horizon_of(cur: Any) -> int | None:
+    """The claims horizon from a cursor of ``HORIZON`` (None: no claim was ever pruned)."""
+    row = cur.fetchone() if cur is not None else None
+    return int(row[0]) if row else None
+
+
 def claim(
-    tx: Tx, tid: str, rows: list[p.BatchRow], verdicts: dict[int, Verdict], now: int
+    tx: Tx,
+    tid: str,
+    rows: list[p.BatchRow],
+    verdicts: dict[int, Verdict],
+    now: int,
+    horizon: int | None = None,
 ) -> tuple[dict[tuple[bytes, int], dict[str, Any]], set[int]]:
     """Claim the (wallet id, counter) of these rows; the evidence of those claimed before, and
-    the seqs of rows whose certificate expired before the claims horizon (``claim_pruned``)."""
+    the seqs of rows whose certificate expired before the claims ``horizon`` (``claim_pruned``:
+    the claims of such certificates may be gone, ``collector.partitions.prune_claims``)."""
     late: set[int] = set()
-    if rows:
-        h = partitions.horizon(tx)
-        if h is not None:
-            late = {r.seq for r in rows if (verdicts[r.seq].until or h) < h}
+    if horizon is not None:
+        late = {r.seq for r in rows if (verdicts[r.seq].until or horizon) < horizon}
     first: dict[tuple[bytes, int], p.BatchRow] = {}
     for r in rows:
         if r.seq not in late:

@@ -172,10 +172,6 @@ def prune_claims(tx: Tx, now: int, skew: int) -> int:
     return max(0, int(cur.rowcount))
 
 
-def horizon(tx: Tx) -> int | None:
-    row = tx.one("SELECT until FROM claims_horizon WHERE one = 1")
-    return int(row[0]) if row else None
-
 
 def months_covered(tx: Tx) -> dict[tuple[int, int], Any]:
     """Each partition's month and its row count (for archive and the tests)."""

@@ -59,9 +59,11 @@ def store_payments(
     marks = marks or Marks()
     accepted = [r for r in new if verdicts[r.seq].status == ACCEPTED]
     wallets = sorted({r.wallet_id for r in accepted})
-    with tx.pipeline():  # the wallets' locks and their deny-list entries: one round trip
+    with tx.pipeline():  # the wallets' locks, their deny-list entries, the claims horizon: one round trip
         tx.lock_wallets(wallets)
+        horizon = tx.execute(claims.HORIZON) if tx.pg and wallets else None
         denied_since = _denied_since(tx, wallets) if wallets else {}
+        pruned_before = claims.horizon_of(horizon)
     refused: dict[int, tuple[str, str | None]] = {}
     for row in accepted:
         fate = _denial(tid, row, denied_since, marks, events)
@@ -69,7 +71,7 @@ def store_payments(
             refused[row.seq] = fate
     candidates = [r for r in accepted if r.seq not in refused]
     if tx.pg:
-        existing, late = claims.claim(tx, tid, candidates, verdicts, now)
+        existing, late = claims.claim(tx, tid, candidates, verdicts, now, pruned_before)
         refused.update((seq, (REJECTED, CLAIM_PRUNED)) for seq in late)
     else:
         existing = _existing(tx, [(r.wallet_id, r.counter) for r in candidates])

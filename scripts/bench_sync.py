@@ -2,7 +2,7 @@
 """Sync benchmarks: draining a terminal, collector ingest, and the signature-verify floor.
 
     scripts/bench sync [--json] [--drain N] [--ingest N] [--terminals K] [--rounds R]
-                       [--skip-drain] [--skip-postgres] [--processes P]
+                       [--skip-drain] [--skip-postgres] [--skip-sqlite] [--processes P]
 
 (``.venv/bin/python scripts/bench_sync.py`` with the same options runs it alone.)
 
@@ -23,6 +23,15 @@ Figures (the JSON keys):
 * ``floor_verify_per_s``: bare Ed25519 verifications of the same tokens' signatures on as many
   threads as there are cores, measured before each ingest round and after them; the median.
   pyca/cryptography releases the GIL while it verifies, so this is what the cores can do.
+* ``collector_ingest_cpu_us_per_payment_{db}``: CPU time the collector's processes and (on
+  PostgreSQL) the database server's used per payment stored (``/proc``, live and reaped
+  children), ``..._db_cpu_us_...`` the server's part; ``floor_cpu_us_per_verify`` the CPU of one
+  bare verify; ``ingest_pct_of_floor_cpu_{db}`` their ratio. Other load on a shared machine
+  moves wall-clock rates (and the floor measured beside them) a lot, CPU per payment little;
+  the bench's own HTTP client is in neither.
+* ``db_bytes_per_payment_postgres``: ``collector.partitions.storage_stats`` after the rounds.
+* Issue 15's names for the same figures: ``ingest_per_s_{db}``, ``ingest_pct_of_floor_{db}``,
+  ``batch_ms_p99`` (PostgreSQL's, else SQLite's).
 
 Targets (issue 5): drain <= 30 s for 100,000 rows with flat memory (peak RSS within 25 % of
 the RSS after the first second); ingest >= 8,000/s or >= 60 % of the floor of the same run.
