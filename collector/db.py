@@ -6,7 +6,8 @@ row, so it must be on disk first), writers serialised by a lock and ``BEGIN IMME
 PostgreSQL: a small connection pool (psycopg_pool); ingest serialises per terminal with ``SELECT ... FOR
 UPDATE`` on the terminal's row and per wallet with transaction-scoped advisory locks taken in
 sorted order, so concurrent batches from many terminals never deadlock and never both miss a
-double spend.
+double spend. There the payments table is partitioned by month and single use is the claims
+table (``collector.partitions``); ``Tx.pipeline`` sends several statements in one round trip.
 """
 
 from __future__ import annotations

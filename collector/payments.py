@@ -12,6 +12,11 @@ counter) again from the **same** terminal (a replay it should have declined, SPE
 high-s twin: another digest, the same signed payment) is that terminal's fault:
 ``self_duplicate``, credited once, the terminal flagged, the wallet never denied for it.
 
+Which (wallet id, counter) pairs are held already: on SQLite the partial unique index over
+accepted entries; on PostgreSQL the ``claims`` table, claimed for the whole batch in one
+statement (``collector.claims``, where a certificate expired before the pruned claims' horizon
+is rejected ``claim_pruned``), the rows then written with one ``COPY``.
+
 A reversal row marks the terminal's payment it names. Then the wallets' cumulative offline
 exposure is checked (``collector.exposure``).
 """
