@@ -26,6 +26,9 @@ still not be spent again. ``--prune-claims`` deletes those whose certificate exp
 the clock skew ago and records that horizon: a payment with such a certificate arriving later
 is rejected ``claim_pruned`` (it cannot be checked for single use any more).
 
+Dropping takes the payments table's exclusive lock for a moment (ingest waits; a terminal whose
+batch the database picks as a deadlock victim gets a 5xx and retries): run it at a quiet hour.
+
 ``--restore FILE`` puts an archive's rows back (the month's partition is made again; a month
 that still holds rows is refused). A reversal uploaded after its payment's month was archived
 finds no payment to mark: it is stored ``reversal_unmatched``, as any unmatched one.

@@ -255,3 +255,19 @@ def test_pruned_claims_reject_a_later_payment_under_the_expired_certificate(
         assert [r[2] for r in b.pay([(tok, 5), (other, 5)], env.now)] == ["claim_pruned", "accepted"]
     finally:
         coll.close()
+
+
+def test_archive_and_restore_from_the_command_line(two_months: Any) -> None:
+    coll, month, _env, _spent, tmp = two_months
+    nxt = partitions.next_month(*month)
+    out = tmp / "cli.jsonl.gz"
+    argv = [str(POS_BIN), "collector", "archive", "--db", coll.db.url]
+    r = subprocess.run([*argv, "--before", f"{nxt[0]:04d}-{nxt[1]:02d}", "--out", str(out)],
+                       env=ENV, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 0 and f"archived {month[0]:04d}-{month[1]:02d}: 11 rows" in r.stderr, r.stderr
+    with coll.db.read() as tx:
+        assert month not in partitions.existing_months(tx)
+    r = subprocess.run([*argv, "--restore", str(out)], env=ENV, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "restored 11 rows" in r.stderr, r.stderr
+    r = subprocess.run([*argv, "--restore", str(out)], env=ENV, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "still holds rows" in r.stderr and "Traceback" not in r.stderr, r.stderr
