@@ -152,7 +152,11 @@ def archive(
         n = sum(int(tx.one(f"SELECT count(*) FROM {t}")[0]) for t in tables)
     header = {"type": "archive", "version": 1, "months": [_label(m) for m in months], "rows": n,
               "settlement": settlement}  # fmt: skip
-    written = _write(db, tables, partial, header)
+    try:
+        written = _write(db, tables, partial, header)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise ArchiveError(f"cannot write {partial}: {exc.strerror or exc}; nothing archived") from None
     try:
         if written != n:
             raise ArchiveError(f"wrote {written} rows of {n}: the months changed while archiving")

@@ -163,6 +163,8 @@ def test_archive_refuses_a_month_not_yet_settled_and_drops_nothing(two_months: A
         archive.archive(coll.db, f"{nxt[0]:04d}-{nxt[1]:02d}", out, grace_s=200 * 86400)
     with pytest.raises(archive.ArchiveError, match="YYYY-MM"):
         archive.archive(coll.db, "2026-13", out)
+    with pytest.raises(archive.ArchiveError, match="cannot write"):
+        archive.archive(coll.db, f"{nxt[0]:04d}-{nxt[1]:02d}", tmp / "no-such-dir" / "a.gz")
     assert not out.exists() and not (tmp / "a.gz.partial").exists()
     with coll.db.read() as tx:
         assert month in partitions.existing_months(tx)
