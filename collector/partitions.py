@@ -173,14 +173,6 @@ def prune_claims(tx: Tx, now: int, skew: int) -> int:
 
 
 
-def months_covered(tx: Tx) -> dict[tuple[int, int], Any]:
-    """Each partition's month and its row count (for archive and the tests)."""
-    out = {}
-    for ym in existing_months(tx):
-        out[ym] = tx.one(f"SELECT count(*) FROM {partition_name(*ym)}")[0]
-    return out
-
-
 def storage_stats(db: Database) -> dict[str, Any]:
     """What the payments take on disk: rows of ``entries``, bytes of its tables and indexes
     (every partition) and of the claims, and bytes per stored payment. PostgreSQL measures
