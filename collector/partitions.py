@@ -172,7 +172,6 @@ def prune_claims(tx: Tx, now: int, skew: int) -> int:
     return max(0, int(cur.rowcount))
 
 
-
 def storage_stats(db: Database) -> dict[str, Any]:
     """What the payments take on disk: rows of ``entries``, bytes of its tables and indexes
     (every partition) and of the claims, and bytes per stored payment. PostgreSQL measures
