@@ -4,6 +4,7 @@
                         [--metrics-token-file F] [--header-timeout S] [--body-timeout S]
                         [--max-connections-per-client N] [--tls-cert PEM --tls-key PEM]
     pos collector export --db URL [--since EPOCH] [--csv FILE] [--out FILE]
+    pos collector archive --db URL --before YYYY-MM --out FILE | --restore FILE
 
 Secrets come from a file or the environment (``$POS_OPERATOR_TOKEN``, ``$POS_METRICS_TOKEN``):
 a command line is readable by every user of the machine (``ps``, ``/proc/PID/cmdline``), so
@@ -20,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from collector import cli_operator, cli_site, cli_users
+from collector import cli_archive, cli_operator, cli_site, cli_users
 from pos.errors import ConfigError
 
 OPERATOR_TOKEN_ENV = "POS_OPERATOR_TOKEN"
@@ -84,6 +85,7 @@ def register(sub: Any) -> None:
     p.add_argument("--csv", type=Path, help="write the settlement summary per terminal and currency here")
     p.add_argument("--out", type=Path, help="JSON lines to this file instead of stdout")
     p.set_defaults(handler=run_export)
+    cli_archive.register(coll)  # archive, --restore (collector.archive)
     cli_operator.register(coll)  # deny, reinstate, audit
     cli_site.register_collector(coll)  # site add (docs/site.md)
     cli_users.register(coll)  # user add|remove|list|reset-totp (the console's accounts)

@@ -6,19 +6,23 @@ row, so it must be on disk first), writers serialised by a lock and ``BEGIN IMME
 PostgreSQL: a small connection pool (psycopg_pool); ingest serialises per terminal with ``SELECT ... FOR
 UPDATE`` on the terminal's row and per wallet with transaction-scoped advisory locks taken in
 sorted order, so concurrent batches from many terminals never deadlock and never both miss a
-double spend.
+double spend. There the payments table is partitioned by month and single use is the claims
+table (``collector.partitions``); ``Tx.pipeline`` sends several statements in one round trip.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from collector import partitions
 from collector.console import schema as console_schema
 
 # Wallet counters are stored as 8 bytes big-endian (``ckey``): SPEC counters reach 2**64 - 1,
@@ -33,32 +37,6 @@ CREATE TABLE IF NOT EXISTS terminals (
     last_seen {INT},
     flags {INT} NOT NULL DEFAULT 0
 );
-CREATE TABLE IF NOT EXISTS entries (
-    terminal_id TEXT NOT NULL,
-    seq {INT} NOT NULL,
-    time {INT} NOT NULL,
-    kind TEXT NOT NULL,
-    wallet_id {BLOB} NOT NULL,
-    counter {BLOB} NOT NULL,
-    amount {INT} NOT NULL,
-    currency TEXT NOT NULL,
-    mode TEXT NOT NULL,
-    row_terminal_id TEXT NOT NULL,
-    token_digest {BLOB} NOT NULL,
-    token {BLOB},
-    hash {BLOB} NOT NULL,
-    status TEXT NOT NULL,
-    reason TEXT,
-    offline_limit {INT},
-    ingested_at {INT} NOT NULL,
-    reversed_seq {INT},
-    PRIMARY KEY (terminal_id, seq)
-);
-CREATE UNIQUE INDEX IF NOT EXISTS entries_once ON entries (wallet_id, counter) WHERE status = 'accepted';
--- Covering: the cumulative-limit check reads amounts and limits from the index alone.
-CREATE INDEX IF NOT EXISTS entries_exposure
-    ON entries (wallet_id, ingested_at, amount, offline_limit) WHERE status = 'accepted';
-CREATE INDEX IF NOT EXISTS entries_ingested ON entries (ingested_at);
 CREATE TABLE IF NOT EXISTS events (
     id {AUTOID},
     kind TEXT NOT NULL,
@@ -149,12 +127,40 @@ CREATE TABLE IF NOT EXISTS list_fetches (
     at {INT} NOT NULL
 );
 CREATE INDEX IF NOT EXISTS terminals_seen ON terminals (last_seen);
-CREATE INDEX IF NOT EXISTS entries_pay_wallet
-    ON entries (wallet_id, time, terminal_id, seq) WHERE status = 'accepted';
-CREATE INDEX IF NOT EXISTS entries_pay_time ON entries (time, terminal_id, seq) WHERE status = 'accepted';
-CREATE INDEX IF NOT EXISTS entries_pay_terminal
-    ON entries (terminal_id, time, seq) WHERE status = 'accepted';
 CREATE INDEX IF NOT EXISTS events_terminal ON events (terminal_id, id);
+"""
+
+# The payments table on SQLite (one file, one site): one table, (wallet id, counter) once by a
+# partial unique index. PostgreSQL's partitioned layout and its claims table: ``collector.partitions``.
+ENTRIES_SQLITE = """
+CREATE TABLE IF NOT EXISTS entries (
+    terminal_id TEXT NOT NULL,
+    seq {INT} NOT NULL,
+    time {INT} NOT NULL,
+    kind TEXT NOT NULL,
+    wallet_id {BLOB} NOT NULL,
+    counter {BLOB} NOT NULL,
+    amount {INT} NOT NULL,
+    currency TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    row_terminal_id TEXT NOT NULL,
+    token_digest {BLOB} NOT NULL,
+    token {BLOB},
+    hash {BLOB} NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    offline_limit {INT},
+    ingested_at {INT} NOT NULL,
+    reversed_seq {INT},
+    PRIMARY KEY (terminal_id, seq)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS entries_once ON entries (wallet_id, counter) WHERE status = 'accepted';
+-- Covering: the cumulative-limit check reads amounts and limits from the index alone.
+CREATE INDEX IF NOT EXISTS entries_exposure
+    ON entries (wallet_id, ingested_at, amount, offline_limit) WHERE status = 'accepted';
+CREATE INDEX IF NOT EXISTS entries_ingested ON entries (ingested_at);
+-- The console's time-range pages (keyset on time, terminal, seq); PostgreSQL has entries_time.
+CREATE INDEX IF NOT EXISTS entries_pay_time ON entries (time, terminal_id, seq) WHERE status = 'accepted';
 """
 
 _TYPES = {
@@ -167,6 +173,7 @@ _TYPES = {
 }
 
 
+_ARRAY_PARAM = re.compile(r"\?(?=::\w+\[\])")
 _POOL_WAIT_S = 60.0  # a request waits this long for a pooled connection before 503
 SCHEMA_LOCK_KEY = 0x4F575432  # advisory lock key (collector.lists uses 0x4F575431)
 
@@ -184,6 +191,7 @@ def cvalue(stored: Any) -> int:
 
 
 def schema_for(dialect: str) -> str:
+    """The tables but ``entries`` (see ``ENTRIES_SQLITE`` and ``collector.partitions``)."""
     return (SCHEMA + JUDGEMENT_SCHEMA + CONSOLE_PAGES_SCHEMA + console_schema.CONSOLE_SCHEMA).format(
         **_TYPES[dialect]
     )
@@ -198,7 +206,11 @@ class Tx:
         self.pg = dialect == "postgres"
 
     def _sql(self, sql: str) -> str:
-        return sql.replace("?", "%s") if self.pg else sql
+        """``?`` placeholders; on PostgreSQL an array parameter (``?::bytea[]``) goes in binary
+        (measured: a 500-element array of ids costs 8x less to send than as text)."""
+        if not self.pg:
+            return sql
+        return _ARRAY_PARAM.sub("%b", sql).replace("?", "%s")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.conn.execute(self._sql(sql), params)
@@ -212,6 +224,16 @@ class Tx:
         else:
             self.conn.executemany(sql, rows)
 
+    @contextmanager
+    def pipeline(self) -> Iterator[None]:
+        """PostgreSQL: the statements in the block go out together, one round trip (a fetch in
+        the block waits for what was sent before it); SQLite: nothing to do."""
+        if not self.pg:
+            yield
+            return
+        with self.conn.pipeline():
+            yield
+
     def one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self.execute(sql, params).fetchone()
 
@@ -221,7 +243,8 @@ class Tx:
     def in_clause(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         """``column IN (...)`` as SQL and parameters, one array parameter on PostgreSQL."""
         if self.pg:
-            return f"{column} = ANY(?)", [list(values)]
+            cast = "::bytea[]" if values and isinstance(values[0], bytes) else ""
+            return f"{column} = ANY(?{cast})", [list(values)]
         return f"{column} IN ({','.join('?' * len(values))})", list(values)
 
     def lock_wallets(self, wallet_ids: Sequence[bytes]) -> None:
@@ -244,6 +267,8 @@ class Database:
         self._lock = threading.RLock()
         self._sqlite: sqlite3.Connection | None = None
         self._pool: Any = self._pg_pool() if self.dialect == "postgres" else None
+        self._months: set[tuple[int, int]] = set()
+        self.layout = "sqlite"
         with self.write() as tx:
             # Two nodes starting on one PostgreSQL database at once: CREATE TABLE IF NOT EXISTS
             # is not atomic there (a UniqueViolation on pg_type), so creation is serialised.
@@ -252,6 +277,27 @@ class Database:
                 if stmt.strip():
                     tx.execute(stmt)
             console_schema.upgrade(tx)
+            if self.dialect == "postgres":
+                partitions.create(tx)
+                self.layout = partitions.layout(tx)
+            else:
+                for stmt in ENTRIES_SQLITE.format(**_TYPES["sqlite"]).split(";"):
+                    if stmt.strip():
+                        tx.execute(stmt)
+        self.ensure_partitions(int(time.time()))
+
+    def ensure_partitions(self, now: int) -> None:
+        """PostgreSQL, partitioned: the partitions of ``now``'s month and the next ones exist
+        (a set lookup when they do; else made under the schema lock, outside any ingest)."""
+        if self.layout != "partitioned":
+            return
+        ym = partitions.month_of(now)
+        if ym in self._months and partitions.next_month(*ym) in self._months:
+            return
+        with self.write() as tx:
+            tx.lock_global(SCHEMA_LOCK_KEY)
+            partitions.ensure(tx, now)
+            self._months.update(partitions.existing_months(tx))
 
     # -- connections ------------------------------------------------------------------------
     def _sqlite_conn(self) -> sqlite3.Connection:

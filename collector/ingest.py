@@ -56,6 +56,9 @@ def internal_chain(batch: p.Batch) -> tuple[list[p.BatchRow], dict[str, Any] | N
     return batch.rows, None
 
 
+_MARKS = "SELECT max_time, deny_seq, deny_from_seq FROM terminal_marks WHERE terminal_id = ?"
+
+
 @dataclass
 class _Head:
     seq: int
@@ -75,9 +78,12 @@ def commit(
     """Store what continues the terminal's chain; answer every row of the batch."""
     tid = batch.terminal_id
     lock = " FOR UPDATE" if tx.pg else ""
-    last_seq, last_hash = tx.one(
-        f"SELECT last_seq, last_hash FROM terminals WHERE terminal_id = ?{lock}", (tid,)
-    )
+    with tx.pipeline():  # the terminal's row (locked) and the collector's marks: one round trip
+        head_cur = tx.execute(f"SELECT last_seq, last_hash FROM terminals WHERE terminal_id = ?{lock}", [tid])
+        marks_cur = tx.execute(_MARKS, [tid])
+        last_seq, last_hash = head_cur.fetchone()
+        row = marks_cur.fetchone()
+    marks = terminal_marks.Marks(*row) if row else terminal_marks.Marks()
     head = _Head(last_seq, bytes(last_hash))
     results: list[list[Any]] = []
     counters: Counter[tuple[str, str]] = Counter()
@@ -95,7 +101,6 @@ def commit(
             }
         )
         counters["refused", chain_error["error"]] += len(batch.rows) - len(results) - len(new)
-    marks = terminal_marks.read(tx, tid)
     judge_rows(tid, new, verdicts, marks, now, skew, events)
     statuses = store_payments(tx, tid, new, verdicts, now, margin, events, counters, marks)
     for row, (_status, verdict) in zip(new, statuses, strict=True):
@@ -110,9 +115,10 @@ def commit(
     new_head = _Head(new[-1].seq, new[-1].hash) if new else head
     # Rows up to the batch's last were journaled before it was built; later ones with its lists.
     terminal_marks.stated(marks, (batch.lists or {}).get("deny"), max(new_head.seq, batch.last or 0))
-    terminal_marks.write(tx, tid, marks)
     flagged = (chain_error is not None) + sum(1 for ev in events if ev.get("flags_terminal"))
-    _finish(tx, batch, counters, new_head, now, flagged)
+    with tx.pipeline():  # the marks, lock reports, counters and the new head: one round trip
+        terminal_marks.write(tx, tid, marks)
+        _finish(tx, batch, counters, new_head, now, flagged)
     answer = {
         "tid": tid,
         "next_seq": new_head.seq + 1,

@@ -12,6 +12,11 @@ counter) again from the **same** terminal (a replay it should have declined, SPE
 high-s twin: another digest, the same signed payment) is that terminal's fault:
 ``self_duplicate``, credited once, the terminal flagged, the wallet never denied for it.
 
+Which (wallet id, counter) pairs are held already: on SQLite the partial unique index over
+accepted entries; on PostgreSQL the ``claims`` table, claimed for the whole batch in one
+statement (``collector.claims``, where a certificate expired before the pruned claims' horizon
+is rejected ``claim_pruned``), the rows then written with one ``COPY``.
+
 A reversal row marks the terminal's payment it names. Then the wallets' cumulative offline
 exposure is checked (``collector.exposure``).
 """
@@ -23,6 +28,7 @@ from typing import Any
 
 import cbor2
 
+from collector import claims
 from collector.db import Tx, ckey, cvalue
 from collector.exposure import check_exposure
 from collector.judge import DENIED_LIST_HELD, SELF_DUPLICATE, flag
@@ -32,6 +38,7 @@ from pos.tokens import TYP_DENY_LIST
 from pos.wire import protocol as p
 
 DOUBLE_SPEND = "double_spend"
+CLAIM_PRUNED = "claim_pruned"  # PostgreSQL: its certificate expired before the claims were pruned
 
 _INSERT = (
     "INSERT INTO entries (terminal_id, seq, time, kind, wallet_id, counter, amount, currency, mode,"
@@ -57,12 +64,22 @@ def store_payments(
     marks = marks or Marks()
     accepted = [r for r in new if verdicts[r.seq].status == ACCEPTED]
     wallets = sorted({r.wallet_id for r in accepted})
-    tx.lock_wallets(wallets)
-    denied_since: dict[bytes, tuple[int, int | None]] = {}
-    existing: dict[tuple[bytes, int], Any] = {}
-    if wallets:
-        denied_since = _denied_since(tx, wallets)
-        existing = _existing(tx, [(r.wallet_id, r.counter) for r in accepted])
+    with tx.pipeline():  # the wallets' locks, their deny-list entries, the claims horizon: one round trip
+        tx.lock_wallets(wallets)
+        horizon = tx.execute(claims.HORIZON) if tx.pg and wallets else None
+        denied_since = _denied_since(tx, wallets) if wallets else {}
+        pruned_before = claims.horizon_of(horizon)
+    refused: dict[int, tuple[str, str | None]] = {}
+    for row in accepted:
+        fate = _denial(tid, row, denied_since, marks, events)
+        if fate is not None:
+            refused[row.seq] = fate
+    candidates = [r for r in accepted if r.seq not in refused]
+    if tx.pg:
+        existing, late = claims.claim(tx, tid, candidates, verdicts, now, pruned_before)
+        refused.update((seq, (REJECTED, CLAIM_PRUNED)) for seq in late)
+    else:
+        existing = _existing(tx, [(r.wallet_id, r.counter) for r in candidates])
     out: list[tuple[str, str | None]] = []
     rows: list[tuple[Any, ...]] = []
     seen: dict[tuple[bytes, int], Any] = {}
@@ -70,7 +87,7 @@ def store_payments(
         v = verdicts[row.seq]
         status, reason, limit = v.status, v.reason, v.offline_limit
         if status == ACCEPTED:
-            status, reason = _decide(tid, row, denied_since, existing, seen, marks, events)
+            status, reason = refused.get(row.seq) or _decide(tid, row, existing, seen, events)
         _count(counters, status, reason)
         out.append((status, _answer(status, reason)))
         rows.append(
@@ -80,7 +97,10 @@ def store_payments(
                 reason, limit, now,
             )
         )  # fmt: skip
-    tx.executemany(_INSERT, rows)
+    if tx.pg:
+        claims.copy_entries(tx, rows)
+    else:
+        tx.executemany(_INSERT, rows)
     for i, (row, (status, _v)) in enumerate(zip(new, out, strict=True)):
         if status == REVERSAL and not _reverse(tx, tid, row):
             out[i] = (REVERSAL, "reversal_unmatched")
@@ -89,24 +109,33 @@ def store_payments(
     return out
 
 
-def _decide(
+def _denial(
     tid: str,
     row: p.BatchRow,
     denied_since: dict[bytes, tuple[int, int | None]],
-    existing: dict[tuple[bytes, int], Any],
-    seen: dict[tuple[bytes, int], Any],
     marks: Marks,
     events: list[dict[str, Any]],
-) -> tuple[str, str | None]:
-    """A verified payment's fate against the deny list and the fleet's payments."""
+) -> tuple[str, str | None] | None:
+    """A verified payment refused or rejected by the deny list, or None."""
     iat, added_seq = denied_since.get(row.wallet_id, (None, None))
-    pair = (row.wallet_id, row.counter)
     if iat is not None and marks.holds_list(row.seq, added_seq):
         detail = {"deny_list_seq": marks.deny_seq, "held_after_seq": marks.deny_from_seq, "list_iat": iat}
         events.append(flag(DENIED_LIST_HELD, tid, row, detail))
         return REFUSED, DENIED_LIST_HELD
     if iat is not None and iat <= row.time:
         return REJECTED, "wallet_denied"
+    return None
+
+
+def _decide(
+    tid: str,
+    row: p.BatchRow,
+    existing: dict[tuple[bytes, int], Any],
+    seen: dict[tuple[bytes, int], Any],
+    events: list[dict[str, Any]],
+) -> tuple[str, str | None]:
+    """A verified payment's fate against the fleet's payments (the deny list passed it)."""
+    pair = (row.wallet_id, row.counter)
     first = existing.get(pair)
     if first is None and pair in seen:
         first = _evidence_of(tid, seen[pair])
@@ -226,29 +255,16 @@ def sqlite_pairs_query(n: int) -> str:
 
 
 def _existing(tx: Tx, pairs: list[tuple[bytes, int]]) -> dict[tuple[bytes, int], Any]:
-    """Accepted entries already holding any of these (wallet id, counter) pairs."""
-    if not pairs:
-        return {}
-    if tx.pg:
-        found = tx.all(
-            f"SELECT {_PAIR_COLS} FROM entries WHERE status = 'accepted' AND (wallet_id, counter) IN"
-            " (SELECT * FROM unnest(?::bytea[], ?::bytea[]))",
-            [[w for w, _ in pairs], [ckey(c) for _, c in pairs]],
-        )
-    else:
-        found = []
-        for i in range(0, len(pairs), 4000):
-            part = pairs[i : i + 4000]
-            flat = [x for w, c in part for x in (w, ckey(c))]
-            found += tx.all(sqlite_pairs_query(len(part)), flat)
-    out = {}
-    for tid, seq, t, amount, currency, mode, wid, counter, digest, token in found:
-        out[(bytes(wid), cvalue(counter))] = {
-            "terminal_id": tid, "seq": seq, "time": t, "amount": amount, "currency": currency,
-            "mode": mode, "token_digest": bytes(digest).hex(),
-            "token": _hex(bytes(token) if token else None),
-        }  # fmt: skip
-    return out
+    """SQLite: accepted entries already holding any of these (wallet id, counter) pairs.
+
+    (PostgreSQL claims the pairs in the ``claims`` table instead: ``collector.claims``.)
+    """
+    found: list[Any] = []
+    for i in range(0, len(pairs), 4000):
+        part = pairs[i : i + 4000]
+        flat = [x for w, c in part for x in (w, ckey(c))]
+        found += tx.all(sqlite_pairs_query(len(part)), flat)
+    return {(bytes(r[6]), cvalue(r[7])): claims.evidence(r) for r in found}
 
 
 def _evidence_of(tid: str, row: p.BatchRow) -> dict[str, Any]:

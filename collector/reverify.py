@@ -40,6 +40,7 @@ class Verdict:
     status: str
     reason: str | None = None
     offline_limit: int | None = None
+    until: int | None = None  # the certificate's exp: its (wallet id, counter) claims end then
 
 
 def judge(row: BatchRow, trust: TrustList | None, policy: Policy, uploader: str) -> Verdict:
@@ -66,7 +67,7 @@ def judge(row: BatchRow, trust: TrustList | None, policy: Policy, uploader: str)
         check_token(token, keys, request, policy, TerminalState())
     except Decline as d:
         return Verdict(REJECTED, d.reason)
-    return Verdict(ACCEPTED, None, token.cert.offline_limit)
+    return Verdict(ACCEPTED, None, token.cert.offline_limit, token.cert.exp)
 
 
 class Reverifier:

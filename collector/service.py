@@ -219,6 +219,7 @@ class Collector:
         self.lists.refresh()
         fresh = [r for r in good if r.seq > known]
         verdicts = dict(zip([r.seq for r in fresh], self.reverifier.verdicts(fresh, tid), strict=True))
+        self.db.ensure_partitions(now)
         with self.db.write() as tx:
             self._claim_nonce(tx, batch, now)
             outcome = commit(

@@ -2,7 +2,7 @@
 """Sync benchmarks: draining a terminal, collector ingest, and the signature-verify floor.
 
     scripts/bench sync [--json] [--drain N] [--ingest N] [--terminals K] [--rounds R]
-                       [--skip-drain] [--skip-postgres] [--processes P]
+                       [--skip-drain] [--skip-postgres] [--skip-sqlite] [--processes P]
 
 (``.venv/bin/python scripts/bench_sync.py`` with the same options runs it alone.)
 
@@ -23,6 +23,15 @@ Figures (the JSON keys):
 * ``floor_verify_per_s``: bare Ed25519 verifications of the same tokens' signatures on as many
   threads as there are cores, measured before each ingest round and after them; the median.
   pyca/cryptography releases the GIL while it verifies, so this is what the cores can do.
+* ``collector_ingest_cpu_us_per_payment_{db}``: CPU time the collector's processes and (on
+  PostgreSQL) the database server's used per payment stored (``/proc``, live and reaped
+  children), ``..._db_cpu_us_...`` the server's part; ``floor_cpu_us_per_verify`` the CPU of one
+  bare verify; ``ingest_pct_of_floor_cpu_{db}`` their ratio. Other load on a shared machine
+  moves wall-clock rates (and the floor measured beside them) a lot, CPU per payment little;
+  the bench's own HTTP client is in neither.
+* ``db_bytes_per_payment_postgres``: ``collector.partitions.storage_stats`` after the rounds.
+* Issue 15's names for the same figures: ``ingest_per_s_{db}``, ``ingest_pct_of_floor_{db}``,
+  ``batch_ms_p99`` (PostgreSQL's, else SQLite's).
 
 Targets (issue 5): drain <= 30 s for 100,000 rows with flat memory (peak RSS within 25 % of
 the RSS after the first second); ingest >= 8,000/s or >= 60 % of the floor of the same run.
@@ -152,6 +161,41 @@ def bench_drain(env: Any, work: Path, n: int) -> dict[str, float]:
         collector.stop()
 
 
+# -- CPU accounting ---------------------------------------------------------------------------
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(ppid, CPU seconds of the process and of its children it reaped)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return int(fields[1]), sum(int(x) for x in fields[11:15]) / _TICK
+
+
+def tree_cpu_s(roots: list[int]) -> float:
+    """CPU seconds used so far by these processes and all their descendants (live or reaped):
+    the collector's serving processes, PostgreSQL's postmaster and its backends."""
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (st := _stat(int(entry))) is not None:
+            stats[int(entry)] = st
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _cpu) in stats.items():
+        children.setdefault(ppid, []).append(pid)
+    total, todo, seen = 0.0, list(roots), set()
+    while todo:
+        pid = todo.pop()
+        if pid in seen or pid not in stats:
+            continue
+        seen.add(pid)
+        total += stats[pid][1]
+        todo += children.get(pid, [])
+    return total
+
+
 # -- ingest -----------------------------------------------------------------------------------
 class SynthTerminal:
     """A terminal identity and a hash chain of real payments, built without a journal."""
@@ -207,10 +251,18 @@ def bench_ingest(
     extra: list[str] | None = None,
     rounds: int = 1,
     floors: list[float] | None = None,
+    server_pids: list[int] | None = None,
 ) -> dict[str, float]:
-    """``rounds`` rounds of K terminals posting ``n`` payments in all; the floor before each."""
+    """``rounds`` rounds of K terminals posting ``n`` payments in all; the floor before each.
+
+    Beside the wall-clock rate, the CPU the collector's processes and the database server
+    (``server_pids``) used per payment: a figure other load on the machine does not move."""
     now = env.now
     collector = CollectorProc(env, db_url, work / f"ingest-{label}", extra=extra).start()
+    assert collector.proc is not None
+    roots = [collector.proc.pid, *(server_pids or [])]
+    cpu_us: list[float] = []
+    db_cpu_us: list[float] = []
     rates: list[float] = []
     batch_ms: list[float] = []
     seed = 3 if label == "sqlite" else 4
@@ -241,29 +293,36 @@ def bench_ingest(
             if floors is not None:
                 floors.append(bench_floor(env)["floor_verify_per_s"])
             times: list[list[float]] = [[] for _ in terms]
+            cpu0, db0 = tree_cpu_s(roots), tree_cpu_s(server_pids or [])
             t0 = time.perf_counter()
             with ThreadPoolExecutor(k) as pool:
                 stored = sum(pool.map(post_all, bodies, times))
             elapsed = time.perf_counter() - t0
+            cpu_us.append(1e6 * (tree_cpu_s(roots) - cpu0) / n)
+            db_cpu_us.append(1e6 * (tree_cpu_s(server_pids or []) - db0) / n)
             if stored != n:
                 raise RuntimeError(f"{label}: {stored} of {n} payments accepted")
             rates.append(n / elapsed)
             batch_ms += [x for part in times for x in part]
             log(f"ingest {label} round {rnd + 1}: {n} payments from {k} terminals in {elapsed:.2f} s"
-                f" = {rates[-1]:,.0f}/s")  # fmt: skip
+                f" = {rates[-1]:,.0f}/s, {cpu_us[-1]:.0f} us CPU each (server side)")  # fmt: skip
         return {
             f"collector_ingest_per_s_{label}": round(statistics.median(rates)),
             f"collector_ingest_per_s_{label}_min": round(min(rates)),
             f"collector_ingest_per_s_{label}_max": round(max(rates)),
             f"collector_ingest_batch_ms_p50_{label}": round(statistics.median(batch_ms), 1),
             f"collector_ingest_batch_ms_p99_{label}": round(percentile(batch_ms, 99), 1),
-        }
+            f"collector_ingest_cpu_us_per_payment_{label}": round(statistics.median(cpu_us), 1),
+            **({f"collector_ingest_db_cpu_us_per_payment_{label}": round(statistics.median(db_cpu_us), 1)}
+               if server_pids else {}),
+        }  # fmt: skip
     finally:
         collector.stop()
 
 
 # -- floor ------------------------------------------------------------------------------------
 _floor_jobs: dict[int, list[Any]] = {}
+_floor_cpu_us: list[float] = []  # CPU per bare verify, every floor run
 
 
 def bench_floor(env: Any, n: int = 30_000) -> dict[str, float]:
@@ -282,18 +341,21 @@ def bench_floor(env: Any, n: int = 30_000) -> dict[str, float]:
             key.verify(sig, msg)
 
     chunks = [jobs[i::threads] for i in range(threads)]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     ts = [threading.Thread(target=run, args=(c,)) for c in chunks]
     for t in ts:
         t.start()
     for t in ts:
         t.join()
     rate = len(jobs) / (time.perf_counter() - t0)
+    cpu_us = 1e6 * (time.process_time() - c0) / len(jobs)
+    _floor_cpu_us.append(cpu_us)
     t0 = time.perf_counter()
     run(jobs[:5000])
     single = 5000 / (time.perf_counter() - t0)
     log(f"floor: {rate:,.0f} Ed25519 verifies/s on {threads} threads ({single:,.0f}/s on one)")
-    return {"floor_verify_per_s": round(rate), "floor_verify_per_s_one_core": round(single)}
+    return {"floor_verify_per_s": round(rate), "floor_verify_per_s_one_core": round(single),
+            "floor_cpu_us_per_verify": round(cpu_us, 1)}  # fmt: skip
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
@@ -304,6 +366,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     g.add_argument("--terminals", type=int, default=4, help="concurrent terminals posting (4)")
     g.add_argument("--skip-drain", action="store_true")
     g.add_argument("--skip-postgres", action="store_true")
+    g.add_argument("--skip-sqlite", action="store_true", help="ingest on PostgreSQL only")
     g.add_argument("--processes", type=int, help="the collector's --processes (default: one per core)")
 
 
@@ -316,19 +379,22 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     try:
         env = make_scheme(work / "scheme")
         one_core = bench_floor(env)["floor_verify_per_s_one_core"]
-        figures.update(
-            bench_ingest(env, work, f"sqlite:///{work / 'ingest.db'}", args.ingest, args.terminals, "sqlite",
-                         extra, args.rounds, floors)
-        )  # fmt: skip
+        if not args.skip_sqlite:
+            figures.update(
+                bench_ingest(env, work, f"sqlite:///{work / 'ingest.db'}", args.ingest, args.terminals,
+                             "sqlite", extra, args.rounds, floors)
+            )  # fmt: skip
         if not args.skip_postgres:
             reason = unavailable_reason()
             if reason is None:
                 cluster = PgCluster(fsync=True).start()
                 url = cluster.new_database("bench")
+                assert cluster.proc is not None
                 figures.update(
                     bench_ingest(env, work, url, args.ingest, args.terminals, "postgres", extra, args.rounds,
-                                 floors)
+                                 floors, [cluster.proc.pid])
                 )  # fmt: skip
+                figures.update(_storage(url))
             else:
                 log(f"postgres skipped: {reason}")
         floors.append(bench_floor(env)["floor_verify_per_s"])
@@ -336,12 +402,27 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         figures["floor_verify_per_s_min"] = round(min(floors))
         figures["floor_verify_per_s_max"] = round(max(floors))
         figures["floor_verify_per_s_one_core"] = one_core
+        figures["floor_cpu_us_per_verify"] = round(statistics.median(_floor_cpu_us), 1)
         if not args.skip_drain:
             figures.update(bench_drain(env, work, args.drain))
     finally:
         if cluster is not None:
             cluster.stop()
     return figures
+
+
+def _storage(url: str) -> dict[str, float]:
+    """Bytes per stored payment on PostgreSQL (tables and indexes, claims included)."""
+    from collector.db import Database
+    from collector.partitions import storage_stats
+
+    db = Database(url)
+    try:
+        st = storage_stats(db)
+    finally:
+        db.close()
+    log(f"postgres: {st['rows']:,} rows, {st['bytes_per_payment']:.0f} bytes per stored payment")
+    return {"db_bytes_per_payment_postgres": st["bytes_per_payment"], "db_rows_postgres": st["rows"]}
 
 
 def judge(figures: dict[str, Any]) -> dict[str, bool]:
@@ -353,7 +434,18 @@ def judge(figures: dict[str, Any]) -> dict[str, bool]:
         if key in figures:
             v = figures[key]
             figures[f"collector_ingest_pct_of_floor_{db}"] = round(100 * v / floor, 1)
+            figures[f"ingest_per_s_{db}"] = v  # the names issue 15's fleet bench reports
+            figures[f"ingest_pct_of_floor_{db}"] = figures[f"collector_ingest_pct_of_floor_{db}"]
+            cpu = figures.get(f"collector_ingest_cpu_us_per_payment_{db}")
+            if cpu and figures.get("floor_cpu_us_per_verify"):
+                # The same ratio from CPU time: bare verify CPU over ingest CPU per payment.
+                share = figures["floor_cpu_us_per_verify"] / cpu
+                figures[f"ingest_pct_of_floor_cpu_{db}"] = round(100 * share, 1)
             checks[key] = v >= INGEST_TARGET_PER_S or v >= INGEST_FLOOR_SHARE * floor
+    for db in ("postgres", "sqlite"):
+        if f"collector_ingest_batch_ms_p99_{db}" in figures:
+            figures["batch_ms_p99"] = figures[f"collector_ingest_batch_ms_p99_{db}"]
+            break
     if "drain_100k_s" in figures:
         scale = 100_000 / figures["drain_rows"]
         figures["drain_rss_growth_pct"] = round(

@@ -29,12 +29,21 @@ def _ingest_rows(report: Report, f: dict[str, float], checks: dict[str, bool], d
     report.add(
         Row(f"collector ingest, {db}", "/s", f[key], None, target, checks[key],
             f"median of rounds ({f[f'{key}_min']:,.0f}..{f[f'{key}_max']:,.0f}); "
-            f"{f[f'collector_ingest_pct_of_floor_{db}']:.1f} % of the floor {floor:,.0f}/s")
+            f"{f[f'collector_ingest_pct_of_floor_{db}']:.1f} % of the floor {floor:,.0f}/s{_cpu_note(f, db)}")
     )  # fmt: skip
     report.add(
         Row(f"ingest batch of {bs.BATCH} answered, {db}", "ms", f[f"collector_ingest_batch_ms_p50_{db}"],
             f[f"collector_ingest_batch_ms_p99_{db}"])
     )  # fmt: skip
+
+
+def _cpu_note(f: dict[str, float], db: str) -> str:
+    cpu = f.get(f"collector_ingest_cpu_us_per_payment_{db}")
+    if not cpu or f"ingest_pct_of_floor_cpu_{db}" not in f:
+        return ""
+    pct = f[f"ingest_pct_of_floor_cpu_{db}"]
+    return (f"; CPU {cpu:.0f} us per payment (collector and database processes) against"
+            f" {f['floor_cpu_us_per_verify']:.0f} us per bare verify: {pct:.1f} %")
 
 
 def run(args: argparse.Namespace, scratch: Path) -> Report:
@@ -49,6 +58,12 @@ def run(args: argparse.Namespace, scratch: Path) -> Report:
     )  # fmt: skip
     for db in ("sqlite", "postgres"):
         _ingest_rows(report, figures, checks, db)
+    if "db_bytes_per_payment_postgres" in figures:
+        report.add(
+            Row("stored payment on PostgreSQL (tables, indexes, claims)", "bytes",
+                figures["db_bytes_per_payment_postgres"], None,
+                note=f"over {figures['db_rows_postgres']:,.0f} rows; collector.partitions.storage_stats")
+        )  # fmt: skip
     if "drain_100k_s" in figures:
         rows = figures["drain_rows"]
         report.add(

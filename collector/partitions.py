@@ -1,0 +1,192 @@
+"""The payments table on PostgreSQL: partitioned by the month the collector stored a row.
+
+``entries`` is declaratively partitioned by range of ``ingested_at`` (the collector's own
+clock, never a time a terminal states), one partition per UTC month (``entries_pYYYYMM``),
+created ahead: this month and the next two at start, and again whenever ingest meets a month
+not made yet (``Database.ensure_partitions``). A month therefore stops growing when it ends,
+which is what lets ``pos collector archive`` settle and drop whole months.
+
+A unique index on a partitioned table must include the partition key, so (wallet id, counter)
+once across the fleet cannot be an index of ``entries``: it is the ``claims`` table (not
+partitioned, keyed by (wallet id, counter), naming the entry that holds it and until when its
+certificate is valid). Claims outlive archived months; ``prune_claims`` deletes those whose
+certificate expired more than the clock skew ago (SPEC 1: such a wallet can no longer pay).
+
+Databases made before this layout (an unpartitioned ``entries``) keep working as they are: the
+claims table is added and filled from their accepted entries once, at the first start; only
+``archive`` refuses them (``layout`` says which one a database has).
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collector.db import Database, Tx
+
+ENTRIES_PG = """
+CREATE TABLE IF NOT EXISTS entries (
+    terminal_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    time BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    wallet_id BYTEA NOT NULL,
+    counter BYTEA NOT NULL,
+    amount BIGINT NOT NULL,
+    currency TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    row_terminal_id TEXT NOT NULL,
+    token_digest BYTEA NOT NULL,
+    token BYTEA,
+    hash BYTEA NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    offline_limit BIGINT,
+    ingested_at BIGINT NOT NULL,
+    reversed_seq BIGINT,
+    PRIMARY KEY (terminal_id, seq, ingested_at)
+) PARTITION BY RANGE (ingested_at)
+"""
+
+# Indexes of the partitioned table (each partition gets its own); docs/scale.md, "Storage and indexes".
+INDEXES_PG = [
+    # Exposure check (accepted amounts and limits of a wallet since a time, index only) and the
+    # console's search by wallet id.
+    "CREATE INDEX IF NOT EXISTS entries_wallet ON entries (wallet_id, ingested_at)"
+    " INCLUDE (amount, offline_limit, status)",
+    # The console's time ranges, keyset-paginated on (time, terminal_id, seq).
+    "CREATE INDEX IF NOT EXISTS entries_time ON entries (time, terminal_id, seq)",
+]
+
+CLAIMS_PG = """
+CREATE TABLE IF NOT EXISTS claims (
+    wallet_id BYTEA NOT NULL,
+    counter BYTEA NOT NULL,
+    terminal_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    ingested_at BIGINT NOT NULL,
+    until BIGINT,
+    PRIMARY KEY (wallet_id, counter)
+);
+CREATE TABLE IF NOT EXISTS claims_horizon (
+    one INT PRIMARY KEY CHECK (one = 1),
+    until BIGINT NOT NULL
+)
+"""
+
+MONTHS_AHEAD = 2
+
+
+def month_of(t: int) -> tuple[int, int]:
+    tm = time.gmtime(t)
+    return tm.tm_year, tm.tm_mon
+
+
+def month_start(year: int, month: int) -> int:
+    return calendar.timegm((year, month, 1, 0, 0, 0))
+
+
+def next_month(year: int, month: int) -> tuple[int, int]:
+    return (year + 1, 1) if month == 12 else (year, month + 1)
+
+
+def partition_name(year: int, month: int) -> str:
+    return f"entries_p{year:04d}{month:02d}"
+
+
+def layout(tx: Tx) -> str:
+    """``partitioned``, ``unpartitioned`` (a database made before), or ``none`` (no table yet)."""
+    row = tx.one("SELECT c.relkind FROM pg_class c WHERE c.oid = to_regclass('entries')")
+    if row is None:
+        return "none"
+    return "partitioned" if row[0] == "p" else "unpartitioned"
+
+
+def create(tx: Tx) -> None:
+    """The entries table (partitioned when new), its indexes, and the claims table (backfilled
+    from an older database's accepted entries when it is first made)."""
+    kind = layout(tx)
+    if kind == "none":
+        tx.execute(ENTRIES_PG)
+    fresh_claims = tx.one("SELECT to_regclass('claims')")[0] is None
+    for stmt in CLAIMS_PG.split(";"):
+        tx.execute(stmt)
+    if kind == "unpartitioned" and fresh_claims:
+        tx.execute(
+            "INSERT INTO claims (wallet_id, counter, terminal_id, seq, ingested_at, until)"
+            " SELECT wallet_id, counter, terminal_id, seq, ingested_at, NULL FROM entries"
+            " WHERE status = 'accepted' ON CONFLICT DO NOTHING"
+        )
+    for sql in INDEXES_PG:
+        tx.execute(sql)
+
+
+def existing_months(tx: Tx) -> list[tuple[int, int]]:
+    rows = tx.all(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+        " WHERE i.inhparent = to_regclass('entries')"
+    )
+    out = []
+    for (name,) in rows:
+        if name.startswith("entries_p") and name[9:].isdigit() and len(name) == 15:
+            out.append((int(name[9:13]), int(name[13:15])))
+    return sorted(out)
+
+
+def ensure(tx: Tx, now: int, ahead: int = MONTHS_AHEAD) -> list[tuple[int, int]]:
+    """Partitions for the month of ``now`` and ``ahead`` more (the caller holds the schema lock)."""
+    if layout(tx) != "partitioned":
+        return []
+    have = set(existing_months(tx))
+    ym = month_of(now)
+    made = []
+    for _ in range(ahead + 1):
+        if ym not in have:
+            ensure_month(tx, ym)
+            made.append(ym)
+        ym = next_month(*ym)
+    return made
+
+
+def ensure_month(tx: Tx, ym: tuple[int, int]) -> None:
+    lo, hi = month_start(*ym), month_start(*next_month(*ym))
+    tx.execute(
+        f"CREATE TABLE IF NOT EXISTS {partition_name(*ym)} PARTITION OF entries"
+        f" FOR VALUES FROM ({lo}) TO ({hi})"
+    )
+
+
+def prune_claims(tx: Tx, now: int, skew: int) -> int:
+    """Delete the claims of wallets whose certificate expired more than ``skew`` ago, and
+    record that horizon: ingest rejects a later payment under such a certificate
+    (``collector.claims``), as its single use can no longer be checked."""
+    horizon = now - skew
+    tx.execute(
+        "INSERT INTO claims_horizon (one, until) VALUES (1, ?)"
+        " ON CONFLICT (one) DO UPDATE SET until = greatest(claims_horizon.until, excluded.until)",
+        (horizon,),
+    )
+    cur = tx.execute("DELETE FROM claims WHERE until IS NOT NULL AND until < ?", (horizon,))
+    return max(0, int(cur.rowcount))
+
+
+def storage_stats(db: Database) -> dict[str, Any]:
+    """What the payments take on disk: rows of ``entries``, bytes of its tables and indexes
+    (every partition) and of the claims, and bytes per stored payment. PostgreSQL measures
+    ``pg_total_relation_size``; SQLite the whole file (every table: an upper bound)."""
+    with db.read() as tx:
+        rows = int(tx.one("SELECT count(*) FROM entries")[0])
+        if tx.pg:
+            parts = tx.one(
+                "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0) FROM pg_inherits"
+                " WHERE inhparent = to_regclass('entries')"
+            )[0]
+            entries = int(parts) + int(tx.one("SELECT pg_total_relation_size('entries')")[0])
+            claims = int(tx.one("SELECT pg_total_relation_size('claims')")[0])
+        else:
+            pages, size = tx.one("PRAGMA page_count")[0], tx.one("PRAGMA page_size")[0]
+            entries, claims = int(pages) * int(size), 0
+    per = round((entries + claims) / rows, 1) if rows else 0.0
+    return {"rows": rows, "entries_bytes": entries, "claims_bytes": claims, "bytes_per_payment": per}
