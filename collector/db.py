@@ -113,23 +113,6 @@ CREATE TABLE IF NOT EXISTS audit (
 """
 # ---------------------------------------------------------------------------------------------
 
-# -- issue 13 (console pages): revoked terminals, list fetch times, and the indexes the console's
-# fleet, payments and events queries need (``collector.console.queries``); kept apart again.
-CONSOLE_PAGES_SCHEMA = """
-CREATE TABLE IF NOT EXISTS revoked_terminals (
-    terminal_id TEXT PRIMARY KEY,
-    at {INT} NOT NULL,
-    who TEXT NOT NULL,
-    reason TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS list_fetches (
-    terminal_id TEXT PRIMARY KEY,
-    at {INT} NOT NULL
-);
-CREATE INDEX IF NOT EXISTS terminals_seen ON terminals (last_seen);
-CREATE INDEX IF NOT EXISTS events_terminal ON events (terminal_id, id);
-"""
-
 # The payments table on SQLite (one file, one site): one table, (wallet id, counter) once by a
 # partial unique index. PostgreSQL's partitioned layout and its claims table: ``collector.partitions``.
 ENTRIES_SQLITE = """
@@ -159,7 +142,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS entries_once ON entries (wallet_id, counter) W
 CREATE INDEX IF NOT EXISTS entries_exposure
     ON entries (wallet_id, ingested_at, amount, offline_limit) WHERE status = 'accepted';
 CREATE INDEX IF NOT EXISTS entries_ingested ON entries (ingested_at);
--- The console's time-range pages (keyset on time, terminal, seq); PostgreSQL has entries_time.
+-- The console's time-range pages, keyset on (time, terminal, seq). PostgreSQL has entries_time.
 CREATE INDEX IF NOT EXISTS entries_pay_time ON entries (time, terminal_id, seq) WHERE status = 'accepted';
 """
 
@@ -192,9 +175,8 @@ def cvalue(stored: Any) -> int:
 
 def schema_for(dialect: str) -> str:
     """The tables but ``entries`` (see ``ENTRIES_SQLITE`` and ``collector.partitions``)."""
-    return (SCHEMA + JUDGEMENT_SCHEMA + CONSOLE_PAGES_SCHEMA + console_schema.CONSOLE_SCHEMA).format(
-        **_TYPES[dialect]
-    )
+    console = console_schema.CONSOLE_PAGES_SCHEMA + console_schema.CONSOLE_SCHEMA
+    return (SCHEMA + JUDGEMENT_SCHEMA + console).format(**_TYPES[dialect])
 
 
 class Tx:

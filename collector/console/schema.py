@@ -45,6 +45,24 @@ CREATE TABLE IF NOT EXISTS console_enroll_codes (
 """
 
 
+# -- issue 13 (console pages): revoked terminals, list fetch times, and the indexes the console's
+# fleet, payments and events queries need (``collector.console.queries``); kept apart again.
+CONSOLE_PAGES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS revoked_terminals (
+    terminal_id TEXT PRIMARY KEY,
+    at {INT} NOT NULL,
+    who TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS list_fetches (
+    terminal_id TEXT PRIMARY KEY,
+    at {INT} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS terminals_seen ON terminals (last_seen);
+CREATE INDEX IF NOT EXISTS events_terminal ON events (terminal_id, id);
+"""
+
+
 def upgrade(tx: Any) -> None:
     """Add ``audit.address`` to a database made before the console (compatible: nullable)."""
     if tx.pg:
