@@ -1,7 +1,7 @@
 """Fixtures for the console's browser tests: a real collector on 127.0.0.1 (one per module),
 accounts made through the real ``pos collector user add`` (password on standard input), and one
-Debian chromium for the whole session (pytest-playwright's ``browser``/``page`` fixtures with
-our launch options).
+Debian chromium for the package (``browser``/``page`` here, in place of pytest-playwright's
+session-wide ones; see ``browser``).
 
     def test_x(page, console, operator):
         login(page, console.url, operator.name, operator.password, operator.totp)
@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pyotp
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from collector.console.accounts import create_user
 from collector.db import Database
@@ -39,6 +40,29 @@ def browser_type_launch_args() -> dict[str, Any]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no {CHROMIUM} (scripts/setup --test installs Debian's chromium)")
     return {"executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="package")
+def browser(browser_type_launch_args: dict[str, Any]) -> Iterator[Browser]:
+    """One chromium for this package, stopped when its last test is done: pytest-playwright's own
+    ``browser`` lives for the whole session, and its Playwright event loop, left running in the
+    main thread, breaks every later test that calls ``asyncio.run`` (the terminal's UI tests)."""
+    pw = sync_playwright().start()
+    try:
+        launched = pw.chromium.launch(**browser_type_launch_args)
+        yield launched
+        launched.close()
+    finally:
+        pw.stop()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context()
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 @dataclass
