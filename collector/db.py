@@ -133,6 +133,16 @@ CREATE TABLE IF NOT EXISTS audit (
 """
 # ---------------------------------------------------------------------------------------------
 
+# -- issue 15: the certificate expiry of denied wallets, so the deny list stays bounded
+# (``collector.deny_expiry``); its own table, so ``denied`` stays as it was.
+DENY_EXPIRY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS deny_expiry (
+    wallet_id {BLOB} PRIMARY KEY,
+    cert_exp {INT},
+    dropped_seq {INT}
+);
+"""
+
 _TYPES = {
     "sqlite": {"BLOB": "BLOB", "INT": "INTEGER", "AUTOID": "INTEGER PRIMARY KEY AUTOINCREMENT"},
     "postgres": {
@@ -160,7 +170,7 @@ def cvalue(stored: Any) -> int:
 
 
 def schema_for(dialect: str) -> str:
-    return (SCHEMA + JUDGEMENT_SCHEMA).format(**_TYPES[dialect])
+    return (SCHEMA + JUDGEMENT_SCHEMA + DENY_EXPIRY_SCHEMA).format(**_TYPES[dialect])
 
 
 class Tx:

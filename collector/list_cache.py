@@ -32,6 +32,16 @@ class ListCache:
         self._lock = threading.Lock()
         self._latest: dict[int, Published] = {}
         self._deltas: OrderedDict[tuple[int, int], bytes | None] = OrderedDict()
+        self._noted: dict[str, int] = {}  # terminal id -> deny seq recorded (only signed requests)
+
+    def noted(self, terminal_id: str | None) -> int:
+        """The newest deny seq this process recorded as served to ``terminal_id`` (-1: none)."""
+        return self._noted.get(terminal_id, -1) if terminal_id is not None else -1
+
+    def note(self, terminal_id: str, seq: int) -> None:
+        with self._lock:
+            if self._noted.get(terminal_id, -1) < seq:
+                self._noted[terminal_id] = seq
 
     def latest(self, typ: int) -> Published | None:
         with self.db.read() as tx:
