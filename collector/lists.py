@@ -21,6 +21,7 @@ from pathlib import Path
 
 from collector import deny_expiry
 from collector.db import Database, Tx
+from collector.list_watch import CHANNEL
 from pos import cose, sigs
 from pos.errors import CborError, ListError
 from pos.tokens import TYP_DENY_LIST, TYP_TRUST_LIST
@@ -57,6 +58,12 @@ class ListSigner:
         from pos.wire.signing import sign_payload
 
         return sign_payload(payload, self._key)
+
+
+def notify(tx: Tx) -> None:
+    """Tell every serving process's list watch (``collector.list_watch``) at commit."""
+    if tx.pg:
+        tx.execute(f"NOTIFY {CHANNEL}")
 
 
 def trust_history(raws: tuple[bytes, ...], root: sigs.PublicKey | None) -> list[tuple[int, TrustList]]:
@@ -133,6 +140,7 @@ class Lists:
                     " ON CONFLICT (wallet_id) DO NOTHING",
                     rows,
                 )
+            notify(tx)
         self._version = (-1, -1)
         return Published(lst.typ, lst.seq, lst.iat, lst.next_update, raw)
 
@@ -199,6 +207,7 @@ class Lists:
         )
         tx.execute("UPDATE denied SET added_seq = ? WHERE added_seq IS NULL", (seq,))
         deny_expiry.mark_dropped(tx, dropped, seq)
+        notify(tx)
         log.warning("published deny list seq %d with %d wallet ids", seq, len(ids))
         return seq
 

@@ -194,3 +194,34 @@ def test_delta_for_a_terminal_far_behind_falls_back_to_the_full_list(node: Node)
             r = c.get(DENY_PATH, params={"have": str(have)}, headers=accept)
             assert r.status_code == 200 and r.content == current.raw, have
             assert r.headers["content-type"].startswith(p.COSE_TYPE), have
+
+
+def test_postgres_deny_poll_reads_no_database_until_another_node_publishes(
+    pg_cluster, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Two nodes' list caches on one database: the newest list is served from memory until a
+    publication on the other node, which reaches this one through LISTEN/NOTIFY."""
+    from collector.list_cache import ListCache
+
+    env = make_scheme(tmp_path / "scheme")
+    url = pg_cluster.new_database()
+    dbs = [Database(url, pool_size=2) for _ in range(2)]
+    try:
+        lists = [Lists(db, env.root, ListSigner.from_scheme_dir(env.scheme.dir)) for db in dbs]
+        lists[0].import_list(env.deny_list.read_bytes())
+        cache = ListCache(dbs[1], lists[1])
+        first = cache.deny(None, True)[0]
+        deadline = time.monotonic() + 10
+        while cache.deny_known(None, True) is None and time.monotonic() < deadline:
+            cache.deny(None, True)
+            time.sleep(0.02)
+        known = cache.deny_known(None, True)
+        assert known is not None and known[0] == first
+        seq = lists[0].publish_deny(force=True)
+        while time.monotonic() < deadline and (cache.deny_known(None, True) or (first,))[0] == first:
+            cache.deny(None, True)
+            time.sleep(0.02)
+        assert cache.deny(None, True)[0].seq == seq  # type: ignore[union-attr]
+    finally:
+        for db in dbs:
+            db.close()
