@@ -26,6 +26,7 @@ SUITES: dict[str, str | None] = {
     "sync": "benchlib.sync",
     "ui": "bench_ui",
     "site": "benchlib.site",
+    "fleet": "benchlib.fleet",
 }
 
 

@@ -219,7 +219,11 @@ def _storage(db: Database, rows: int) -> dict[str, Any]:
         (deny_raw,) = tx.one("SELECT raw FROM lists WHERE typ = 2 ORDER BY seq DESC LIMIT 1")
         out: dict[str, Any] = {"deny_list_bytes": len(bytes(deny_raw))}
         if tx.pg:
-            (entries,) = tx.one("SELECT pg_total_relation_size('entries')")
+            # every partition's table, indexes and TOAST (a plain table has no tree: its own size)
+            (entries,) = tx.one(
+                "SELECT coalesce((SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('entries')"
+                " WHERE isleaf), pg_total_relation_size('entries'))"
+            )
             (whole,) = tx.one("SELECT pg_database_size(current_database())")
             out["db_bytes_per_payment"] = round(int(entries) / max(1, rows))
             out["db_total_bytes"] = int(whole)
