@@ -26,9 +26,12 @@ class Expected:
     amount: int = 0
     double_spends: set[tuple[bytes, int]] = field(default_factory=set)
 
+    body_bytes: int = 0
+
     def add(self, day: TerminalDay) -> None:
         self.heads[day.tid] = (day.rows, day.head)
         self.amount += day.amount
+        self.body_bytes += sum(len(b) for b in day.bodies)
 
     @property
     def rows(self) -> int:

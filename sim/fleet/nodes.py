@@ -60,29 +60,9 @@ class Node:
             time.sleep(0.05)
         raise RuntimeError(f"collector at {self.url} not ready")
 
-    def pids(self) -> list[int]:
-        """The node's process and its serving processes."""
-        if self.proc is None:
-            return []
-        out = [self.proc.pid]
-        try:
-            for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
-                out += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            pass
-        return out
-
     def cpu_s(self) -> float:
         """User + system CPU seconds of the node's processes so far."""
-        tick = os.sysconf("SC_CLK_TCK")
-        total = 0
-        for pid in self.pids():
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        return total / tick
+        return tree_cpu_s(self.proc.pid) if self.proc is not None else 0.0
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -92,6 +72,24 @@ class Node:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+
+
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and its children (serving processes, backends)."""
+    pids = [pid]
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            pids += [int(c) for c in (task / "children").read_text().split()]
+    except OSError:
+        pass
+    ticks = 0
+    for one in pids:
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _first_line(proc: subprocess.Popen[bytes], timeout: float) -> str:

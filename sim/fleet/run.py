@@ -22,7 +22,7 @@ from pos import sigs
 from pos.trust import parse_deny_list
 from sim.fleet import traffic
 from sim.fleet.checks import Expected, end_checks
-from sim.fleet.nodes import Node, start_nodes
+from sim.fleet.nodes import Node, start_nodes, tree_cpu_s
 from sim.fleet.plan import Plan, Sizes
 from sim.pg import PgCluster, unavailable_reason
 
@@ -73,7 +73,8 @@ def run(opts: Options) -> dict[str, Any]:
             url = f"sqlite:///{opts.work / 'collector.db'}"
         nodes = start_nodes(opts.nodes, url, plan.scheme_dir, [plan.trust_list, plan.deny_list],
                             opts.work / "nodes", opts.operator_token, opts.processes)  # fmt: skip
-        figures = _traffic(opts, plan, nodes, url)
+        pg_pid = cluster.proc.pid if cluster is not None and cluster.proc is not None else None
+        figures = _traffic(opts, plan, nodes, url, pg_pid)
         figures["generate_s"] = round(plan.generate_s, 2)
         figures["plan_reused"] = plan.reused
         return figures
@@ -84,7 +85,7 @@ def run(opts: Options) -> dict[str, Any]:
             cluster.stop()
 
 
-def _traffic(opts: Options, plan: Plan, nodes: list[Node], url: str) -> dict[str, Any]:
+def _traffic(opts: Options, plan: Plan, nodes: list[Node], url: str, pg_pid: int | None) -> dict[str, Any]:
     tally = traffic.Tally()
     clients = traffic.Clients([n.url for n in nodes], opts.concurrency)
     t_start = time.monotonic()
@@ -117,9 +118,11 @@ def _traffic(opts: Options, plan: Plan, nodes: list[Node], url: str) -> dict[str
             with tally.lock:
                 expected.add(d)
 
-        t0 = time.monotonic()
-        traffic.run_pool(days(), upload, opts.concurrency, deadline)
-        upload_s = time.monotonic() - t0
+        cost = _measured(lambda: traffic.run_pool(days(), upload, opts.concurrency, deadline), nodes, pg_pid)
+        upload_s = cost.pop("wall_s")
+        cost = {k: round(1000 * v / expected.rows, 3) for k, v in cost.items()}
+        cost["wire_bytes_per_payment"] = round(expected.body_bytes / expected.rows)
+        cost["batches"] = tally.http["batch 200"]
         log(f"uploaded {expected.rows} rows in {upload_s:.1f} s ({expected.rows / upload_s:,.0f}/s)")
         root = sigs.load_pem_public_key((plan.scheme_dir / "root.pem").read_bytes())
         holder = traffic.ListHolder(root, parse_deny_list(plan.deny_list.read_bytes(), root))
@@ -152,9 +155,24 @@ def _traffic(opts: Options, plan: Plan, nodes: list[Node], url: str) -> dict[str
         "batch_ms_p50": round(_percentile(tally.batch_ms, 50), 1),
         "batch_ms_p99": round(_percentile(tally.batch_ms, 99), 1), "poll_s": round(poll_s, 2),
         "polls": dict(tally.polls), "deny_delta_bytes_p50": round(statistics.median(tally.delta_bytes))
-        if tally.delta_bytes else None, **steady, **sizes, "failures": fails, "ok": not fails,
+        if tally.delta_bytes else None, **steady, **sizes, **cost, "failures": fails,
+        "ok": not fails,
     }  # fmt: skip
     return fig
+
+
+def _measured(phase: Any, nodes: list[Node], pg_pid: int | None) -> dict[str, float]:
+    """Wall time of ``phase()`` and the CPU seconds the nodes and PostgreSQL spent in it."""
+    t0, cpu0 = time.monotonic(), sum(n.cpu_s() for n in nodes)
+    pg0 = tree_cpu_s(pg_pid) if pg_pid is not None else 0.0
+    phase()
+    out = {
+        "wall_s": time.monotonic() - t0,
+        "ingest_cpu_ms_per_payment_collector": sum(n.cpu_s() for n in nodes) - cpu0,
+    }
+    if pg_pid is not None:
+        out["ingest_cpu_ms_per_payment_postgres"] = tree_cpu_s(pg_pid) - pg0
+    return out
 
 
 def _steady_polls(
