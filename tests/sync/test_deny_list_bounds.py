@@ -34,6 +34,7 @@ from sim.scheme import Issuer
 from sim.wallet import Wallet
 from tests.sync.attacker import Attacker, verdicts
 from tests.sync.harness import DAY, OPERATOR_TOKEN, SchemeEnv, make_scheme
+from tests.sync.pg import PgCluster
 
 SKEW = 30
 
@@ -197,8 +198,8 @@ def test_delta_for_a_terminal_far_behind_falls_back_to_the_full_list(node: Node)
 
 
 def test_postgres_deny_poll_reads_no_database_until_another_node_publishes(
-    pg_cluster, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    pg_cluster: PgCluster, tmp_path: Path
+) -> None:
     """Two nodes' list caches on one database: the newest list is served from memory until a
     publication on the other node, which reaches this one through LISTEN/NOTIFY."""
     from collector.list_cache import ListCache
@@ -222,6 +223,8 @@ def test_postgres_deny_poll_reads_no_database_until_another_node_publishes(
             cache.deny(None, True)
             time.sleep(0.02)
         assert cache.deny(None, True)[0].seq == seq  # type: ignore[union-attr]
+        assert cache.watch is not None
+        cache.watch.stop()
     finally:
         for db in dbs:
             db.close()
