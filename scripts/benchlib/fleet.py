@@ -82,6 +82,10 @@ def measure(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
         "db_bytes_per_payment_postgres": pg["db_bytes_per_payment"], "deny_list_bytes": pg["deny_list_bytes"],
         "deny_delta_bytes_p50": pg["deny_delta_bytes_p50"],
     }  # fmt: skip
+    for key in ("list_poll_cpu_pct_keepalive", "ingest_cpu_ms_per_payment_collector",
+                "ingest_cpu_ms_per_payment_postgres", "wire_bytes_per_payment"):  # fmt: skip
+        if key in pg:
+            figures[key] = pg[key]
     if not args.skip_sqlite:
         lite = _sim(args, scratch, "sqlite")
         figures["ingest_per_s_sqlite"] = lite["ingest_per_s"]

@@ -195,20 +195,28 @@ def _steady_polls(
     statuses: list[int] = []
     order = {d.tid: i for i, d in enumerate(chosen)}
 
-    def one(d: Any) -> None:
-        statuses.append(traffic.poll_unchanged(clients.for_terminal(order[d.tid]), d, held[d.tid]))
+    def timed(through: traffic.Clients) -> tuple[float, float]:
+        def one(d: Any) -> None:
+            statuses.append(traffic.poll_unchanged(through.for_terminal(order[d.tid]), d, held[d.tid]))
 
-    cpu0 = sum(n.cpu_s() for n in nodes)
-    t0 = time.monotonic()
-    traffic.run_pool(cycle, one, opts.concurrency, deadline)
-    wall = time.monotonic() - t0
-    cpu = sum(n.cpu_s() for n in nodes) - cpu0
-    per_poll = cpu / len(cycle)
+        cpu0, t0 = sum(n.cpu_s() for n in nodes), time.monotonic()
+        traffic.run_pool(cycle, one, opts.concurrency, deadline)
+        return (sum(n.cpu_s() for n in nodes) - cpu0) / len(cycle), time.monotonic() - t0
+
+    per_poll, wall = timed(clients)
+    # behind a proxy that keeps connections to the nodes open (TLS and connections at the proxy)
+    kept = traffic.Clients([n.url for n in nodes], opts.concurrency, keepalive=True)
+    try:
+        per_poll_kept, _ = timed(kept)
+    finally:
+        kept.close()
     return {
         "steady_polls": len(cycle),
         "steady_poll_304_share": round(statuses.count(304) / len(statuses), 4),
         "list_poll_cpu_ms": round(1000 * per_poll, 3),
         "list_poll_cpu_pct": round(100 * per_poll * FLEET_POLLERS / POLL_EVERY_S, 2),
+        "list_poll_cpu_ms_keepalive": round(1000 * per_poll_kept, 3),
+        "list_poll_cpu_pct_keepalive": round(100 * per_poll_kept * FLEET_POLLERS / POLL_EVERY_S, 2),
         "steady_polls_per_s": round(len(cycle) / wall),
     }
 

@@ -61,8 +61,10 @@ class Clients:
     a fleet's do. Kept-alive connections made one process take 80 % of the work.
     """
 
-    def __init__(self, urls: list[str], concurrency: int) -> None:
-        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=0)
+    def __init__(self, urls: list[str], concurrency: int, *, keepalive: bool = False) -> None:
+        limits = httpx.Limits(
+            max_connections=concurrency, max_keepalive_connections=concurrency if keepalive else 0
+        )
         self.clients = [httpx.Client(base_url=u, trust_env=False, timeout=300, limits=limits) for u in urls]
 
     def for_terminal(self, i: int) -> httpx.Client:
