@@ -30,18 +30,26 @@ def fleet_sim(tmp_path: Path, db: str) -> dict:
     return figures
 
 
+@pytest.fixture(scope="module")
+def sqlite_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """One run on SQLite, its work dir kept: the checks are then tried on a damaged copy."""
+    path = tmp_path_factory.mktemp("fleet")
+    return path, fleet_sim(path, "sqlite")
+
+
 @pytest.mark.parametrize("db", DB_KINDS)
-def test_fleet_sim_passes_its_end_checks(db: str, tmp_path: Path) -> None:
+def test_fleet_sim_passes_its_end_checks(db: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     if db == "postgres" and unavailable_reason() is not None:
         pytest.skip(str(unavailable_reason()))
-    figures = fleet_sim(tmp_path, db)
+    figures = fleet_sim(tmp_path, db) if db == "postgres" else request.getfixturevalue("sqlite_run")[1]
     assert figures["ok"], figures["failures"]
     assert (figures["terminals"], figures["payments"], figures["double_spends"]) == (20, 100, 3)
     assert figures["polls"]["304"] == 20  # every terminal's second poll: nothing changed
 
 
-def test_end_checks_fail_when_a_payment_is_dropped_or_doubled(tmp_path: Path) -> None:
-    assert fleet_sim(tmp_path, "sqlite")["ok"]
+def test_end_checks_fail_when_a_payment_is_dropped_or_doubled(sqlite_run: tuple[Path, dict]) -> None:
+    tmp_path, figures = sqlite_run
+    assert figures["ok"]
     plan = Plan(tmp_path / "cache", Sizes(20, 5, 3, 3))
     expected = Expected()
     for chunk in plan.load():
