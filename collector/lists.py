@@ -36,6 +36,7 @@ DENY_REFRESH_S = DAY
 # A terminal further behind gets the full list: a delta's additions and removals accumulate,
 # and the stored lists it would be built from may be pruned one day.
 MAX_DELTA_SPAN = 32
+MAX_DELTA_IDS = 10_000
 DENY_LOCK_KEY = 0x4F575431  # advisory lock serialising deny list publication on PostgreSQL
 
 
@@ -227,6 +228,8 @@ class Lists:
                 "SELECT wallet_id FROM denied WHERE added_seq > ? AND added_seq <= ?", (base, current.seq)
             )
         ]
+        if len(added) > MAX_DELTA_IDS:  # the full list is hardly larger, and one parameter list less
+            return None
         gone = deny_expiry.dropped_by(tx, current.seq, added)  # denied and expired before listed
         added = [w for w in added if w not in gone]
         removed = deny_expiry.removed_since(tx, base, current.seq)
