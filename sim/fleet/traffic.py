@@ -29,8 +29,8 @@ from sim.fleet.plan import TerminalDay
 DENY_PATH = "/v1/lists/deny"
 
 
-class DeadlinePassed(Exception):
-    pass
+class DeadlinePassed(RuntimeError):
+    """The run's deadline (``--deadline``) passed with terminals still waiting to be served."""
 
 
 @dataclass
@@ -83,7 +83,7 @@ def run_pool(jobs: Iterable[Any], work: Callable[[Any], None], concurrency: int,
     def one(job: Any) -> None:
         try:
             if time.monotonic() > deadline:
-                raise DeadlinePassed
+                raise DeadlinePassed("the deadline passed before every terminal was served (--deadline)")
             work(job)
         except BaseException as exc:  # noqa: BLE001 - reported after the pool drains
             failures.append(exc)
