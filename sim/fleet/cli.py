@@ -16,6 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import httpx
+
 from sim.fleet.plan import Sizes
 from sim.fleet.run import Options, run
 
@@ -68,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     try:
         figures = run(opts)
-    except (RuntimeError, OSError) as exc:
+    except (RuntimeError, OSError, httpx.HTTPError) as exc:
         print(f"fleet_sim: {exc}", file=sys.stderr)
         figures = {"ok": False, "failures": [str(exc)]}
     finally:

@@ -62,10 +62,14 @@ class Clients:
     """
 
     def __init__(self, urls: list[str], concurrency: int, *, keepalive: bool = False) -> None:
-        limits = httpx.Limits(
-            max_connections=concurrency, max_keepalive_connections=concurrency if keepalive else 0
-        )
-        self.clients = [httpx.Client(base_url=u, trust_env=False, timeout=300, limits=limits) for u in urls]
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        # "Connection: close" rather than a pool without keep-alive: httpcore's pool closing idle
+        # connections under many threads once read from a closed descriptor (EBADF)
+        headers = {} if keepalive else {"Connection": "close"}
+        self.clients = [
+            httpx.Client(base_url=u, trust_env=False, timeout=300, limits=limits, headers=headers)
+            for u in urls
+        ]
 
     def for_terminal(self, i: int) -> httpx.Client:
         return self.clients[i % len(self.clients)]
@@ -111,7 +115,7 @@ def enroll(client: httpx.Client, day: TerminalDay, token: str, tally: Tally) -> 
         "time": t,
         "sig": key.sign(p.enroll_message(day.tid, raw, t)).hex(),
     }
-    r = client.post("/v1/enroll", json=body, headers={"Authorization": f"Bearer {token}"})
+    r = _retried(lambda: client.post("/v1/enroll", json=body, headers={"Authorization": f"Bearer {token}"}))
     with tally.lock:
         tally.http[f"enroll {r.status_code}"] += 1
     if r.status_code not in (200, 201):
@@ -168,17 +172,21 @@ class ListHolder:
 def poll(client: httpx.Client, day: TerminalDay, holder: ListHolder, tally: Tally) -> DenyList:
     """A terminal's two polls: the news since the list it holds, then an unchanged one (304)."""
     accept = {"Accept": f"{p.DENY_DELTA_TYPE}, {p.COSE_TYPE}"}
-    r = client.get(
-        DENY_PATH, params={"have": str(holder.start.seq)}, headers={**accept, **_signed(day, DENY_PATH)}
+    r = _retried(
+        lambda: client.get(
+            DENY_PATH, params={"have": str(holder.start.seq)}, headers={**accept, **_signed(day, DENY_PATH)}
+        )
     )
     ctype = r.headers.get("content-type", "").split(";")[0]
     if r.status_code != 200:
         raise RuntimeError(f"{day.tid}: deny list poll answered {r.status_code}")
     held = holder.install(r.content, ctype)
-    r2 = client.get(
-        DENY_PATH,
-        params={"have": str(held.seq)},
-        headers={**accept, "If-None-Match": r.headers.get("etag", ""), **_signed(day, DENY_PATH)},
+    r2 = _retried(
+        lambda: client.get(
+            DENY_PATH,
+            params={"have": str(held.seq)},
+            headers={**accept, "If-None-Match": r.headers.get("etag", ""), **_signed(day, DENY_PATH)},
+        )
     )
     with tally.lock:
         tally.polls["delta" if ctype == p.DENY_DELTA_TYPE else "full"] += 1
@@ -194,4 +202,17 @@ def poll_unchanged(client: httpx.Client, day: TerminalDay, seq: int) -> int:
         "If-None-Match": f'"deny-{seq}"',
         **_signed(day, DENY_PATH),
     }
-    return client.get(DENY_PATH, params={"have": str(seq)}, headers=headers).status_code
+    return _retried(lambda: client.get(DENY_PATH, params={"have": str(seq)}, headers=headers)).status_code
+
+
+def _retried(request: Callable[[], httpx.Response], attempts: int = 3) -> httpx.Response:
+    """An idempotent request (enrolment, a list poll) tried again after a transport error, as a
+    terminal's next sync would; a batch is never re-sent (its nonce would be a replay)."""
+    for attempt in range(attempts):
+        try:
+            return request()
+        except httpx.TransportError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")
