@@ -113,6 +113,16 @@ CREATE TABLE IF NOT EXISTS audit (
 """
 # ---------------------------------------------------------------------------------------------
 
+# -- issue 15: the certificate expiry of denied wallets, so the deny list stays bounded
+# (``collector.deny_expiry``); its own table, so ``denied`` stays as it was.
+DENY_EXPIRY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS deny_expiry (
+    wallet_id {BLOB} PRIMARY KEY,
+    cert_exp {INT},
+    dropped_seq {INT}
+);
+"""
+
 # The payments table on SQLite (one file, one site): one table, (wallet id, counter) once by a
 # partial unique index. PostgreSQL's partitioned layout and its claims table: ``collector.partitions``.
 ENTRIES_SQLITE = """
@@ -176,7 +186,7 @@ def cvalue(stored: Any) -> int:
 def schema_for(dialect: str) -> str:
     """The tables but ``entries`` (see ``ENTRIES_SQLITE`` and ``collector.partitions``)."""
     console = console_schema.CONSOLE_PAGES_SCHEMA + console_schema.CONSOLE_SCHEMA
-    return (SCHEMA + JUDGEMENT_SCHEMA + console).format(**_TYPES[dialect])
+    return (SCHEMA + JUDGEMENT_SCHEMA + DENY_EXPIRY_SCHEMA + console).format(**_TYPES[dialect])
 
 
 class Tx:

@@ -1,8 +1,9 @@
 """When each terminal last fetched a list, for the console's fleet page.
 
-Recorded on signed list requests (``collector.terminal_auth``). A fetch is a read, so the
-write is thinned out: each serving process writes a terminal's time at most once per
-``EVERY_S`` (the fleet page shows minutes, not seconds).
+Recorded on signed deny-list requests (``collector.routes.lists``). A fetch is a read, and most
+polls are a 304 answered from memory, so the record is thinned out: each serving process checks
+the signature and writes a terminal's time at most once per ``EVERY_S`` (the fleet page shows
+minutes; a terminal polling every 60 s costs one check and one write in five polls).
 """
 
 from __future__ import annotations
@@ -12,10 +13,20 @@ import time
 
 from collector.db import Database
 
-EVERY_S = 30
+EVERY_S = 300
 _last: dict[str, float] = {}
 _lock = threading.Lock()
 _MAX_REMEMBERED = 100_000
+
+
+def due(tid: str | None, now: float | None = None) -> bool:
+    """Whether ``tid``'s fetch time is older here than ``EVERY_S`` (the id is only claimed yet:
+    ``note`` runs after the signature check)."""
+    if tid is None:
+        return False
+    now = time.time() if now is None else now
+    with _lock:
+        return now - _last.get(tid, 0.0) >= EVERY_S
 
 
 def note(db: Database, tid: str, now: float | None = None) -> None:

@@ -15,6 +15,7 @@ import threading
 from collections import OrderedDict
 
 from collector.db import Database
+from collector.list_watch import ListWatch
 from collector.lists import Lists, Published
 from pos.errors import ListError
 from pos.tokens import TYP_DENY_LIST, TYP_TRUST_LIST
@@ -31,9 +32,36 @@ class ListCache:
         self.lists = lists
         self._lock = threading.Lock()
         self._latest: dict[int, Published] = {}
+        self._generation: dict[int, int] = {}  # the watch's generation each cached list was read at
+        self.watch = ListWatch(db.url) if db.dialect == "postgres" else None
         self._deltas: OrderedDict[tuple[int, int], bytes | None] = OrderedDict()
+        self._noted: dict[str, int] = {}  # terminal id -> deny seq recorded (only signed requests)
+
+    def noted(self, terminal_id: str | None) -> int:
+        """The newest deny seq this process recorded as served to ``terminal_id`` (-1: none)."""
+        return self._noted.get(terminal_id, -1) if terminal_id is not None else -1
+
+    def note(self, terminal_id: str, seq: int) -> None:
+        with self._lock:
+            if self._noted.get(terminal_id, -1) < seq:
+                self._noted[terminal_id] = seq
+
+    def known(self, typ: int) -> Published | None:
+        """The newest list of ``typ`` without a database read, when nothing can have changed."""
+        watch = self.watch
+        if watch is None:
+            return None
+        watch.ensure_started()
+        if not watch.live:
+            return None
+        cached = self._latest.get(typ)
+        return cached if cached is not None and self._generation.get(typ) == watch.generation else None
 
     def latest(self, typ: int) -> Published | None:
+        known = self.known(typ)
+        if known is not None:
+            return known
+        generation = self.watch.generation if self.watch is not None else 0  # read before the query
         with self.db.read() as tx:
             row = tx.one("SELECT max(seq) FROM lists WHERE typ = ?", (typ,))
             seq = row[0] if row else None
@@ -42,12 +70,26 @@ class ListCache:
             with self._lock:
                 cached = self._latest.get(typ)
             if cached is not None and cached.seq == seq:
+                with self._lock:
+                    self._generation[typ] = generation
                 return cached
             fresh = self.lists.latest(tx, typ)
         if fresh is not None:
             with self._lock:
                 self._latest[typ] = fresh
+                self._generation[typ] = generation
         return fresh
+
+    def deny_known(self, have: int | None, full: bool) -> tuple[Published | None, bytes | None] | None:
+        """``deny``'s answer when it needs no database read or signature work, else None."""
+        current = self.known(TYP_DENY_LIST)
+        if current is None:
+            return None
+        if full or have is None or have >= current.seq:
+            return current, None
+        key = (have, current.seq)
+        with self._lock:
+            return (current, self._deltas[key]) if key in self._deltas else None
 
     def trust(self) -> Published | None:
         return self.latest(TYP_TRUST_LIST)

@@ -15,10 +15,13 @@ import bisect
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from collector import deny_expiry
 from collector.db import Database, Tx
+from collector.list_watch import CHANNEL
 from pos import cose, sigs
 from pos.errors import CborError, ListError
 from pos.tokens import TYP_DENY_LIST, TYP_TRUST_LIST
@@ -30,6 +33,10 @@ log = logging.getLogger("collector.lists")
 DAY = 86400
 DENY_VALID_S = 7 * DAY
 DENY_REFRESH_S = DAY
+# A terminal further behind gets the full list: a delta's additions and removals accumulate,
+# and the stored lists it would be built from may be pruned one day.
+MAX_DELTA_SPAN = 32
+MAX_DELTA_IDS = 10_000
 DENY_LOCK_KEY = 0x4F575431  # advisory lock serialising deny list publication on PostgreSQL
 
 
@@ -52,6 +59,12 @@ class ListSigner:
         from pos.wire.signing import sign_payload
 
         return sign_payload(payload, self._key)
+
+
+def notify(tx: Tx) -> None:
+    """Tell every serving process's list watch (``collector.list_watch``) at commit."""
+    if tx.pg:
+        tx.execute(f"NOTIFY {CHANNEL}")
 
 
 def trust_history(raws: tuple[bytes, ...], root: sigs.PublicKey | None) -> list[tuple[int, TrustList]]:
@@ -86,10 +99,20 @@ class Published:
 class Lists:
     """The list history in memory (trust lists parsed; deny lists by seq), reloaded on change."""
 
-    def __init__(self, db: Database, root: sigs.PublicKey | None, signer: ListSigner | None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        root: sigs.PublicKey | None,
+        signer: ListSigner | None,
+        *,
+        skew_s: int = 30,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.db = db
         self.root = root
         self.signer = signer
+        self.skew_s = skew_s  # a wallet id leaves the list once its certificate expired plus this
+        self.clock = clock
         self._lock = threading.Lock()
         self._trust: list[tuple[int, TrustList]] = []
         self._version: tuple[int, int] = (-1, -1)
@@ -118,6 +141,7 @@ class Lists:
                     " ON CONFLICT (wallet_id) DO NOTHING",
                     rows,
                 )
+            notify(tx)
         self._version = (-1, -1)
         return Published(lst.typ, lst.seq, lst.iat, lst.next_update, raw)
 
@@ -165,7 +189,7 @@ class Lists:
         audit record commit together with the list they publish)."""
         if self.signer is None:
             return None
-        now = int(time.time()) if now is None else now
+        now = int(self.clock()) if now is None else now
         tx.lock_global(DENY_LOCK_KEY)
         (pending,) = tx.one("SELECT count(*) FROM denied WHERE added_seq IS NULL")
         current = self.latest(tx, TYP_DENY_LIST)
@@ -173,10 +197,9 @@ class Lists:
         if not pending and fresh and not force:
             return None
         seq = (current.seq if current else 0) + 1
-        ids = [bytes(w) for (w,) in tx.all("SELECT wallet_id FROM denied ORDER BY wallet_id")]
-        ids = [w for w in ids if len(w) == 8]
-        count = len(set(ids))
         iat = max(now, current.iat if current else 0)
+        deny_expiry.learn(tx)
+        ids, dropped = deny_expiry.listed(tx, iat, self.skew_s)
         payload = denylist.deny_payload(ids, iat, iat + DENY_VALID_S, seq)
         raw = self.signer.sign_list(payload)
         tx.execute(
@@ -184,12 +207,14 @@ class Lists:
             (TYP_DENY_LIST, seq, iat, iat + DENY_VALID_S, raw, now),
         )
         tx.execute("UPDATE denied SET added_seq = ? WHERE added_seq IS NULL", (seq,))
-        log.warning("published deny list seq %d with %d wallet ids", seq, count)
+        deny_expiry.mark_dropped(tx, dropped, seq)
+        notify(tx)
+        log.warning("published deny list seq %d with %d wallet ids", seq, len(ids))
         return seq
 
     def deny_delta(self, tx: Tx, base: int, current: Published) -> bytes | None:
         """A delta from ``base`` to ``current``, or None when ``base`` is unknown here."""
-        if base >= current.seq:
+        if base >= current.seq or current.seq - base > MAX_DELTA_SPAN:
             return None
         if tx.one("SELECT 1 FROM lists WHERE typ = ? AND seq = ?", (TYP_DENY_LIST, base)) is None:
             return None
@@ -203,10 +228,15 @@ class Lists:
                 "SELECT wallet_id FROM denied WHERE added_seq > ? AND added_seq <= ?", (base, current.seq)
             )
         ]
+        if len(added) > MAX_DELTA_IDS:  # the full list is hardly larger, and one parameter list less
+            return None
+        gone = deny_expiry.dropped_by(tx, current.seq, added)  # denied and expired before listed
+        added = [w for w in added if w not in gone]
+        removed = deny_expiry.removed_since(tx, base, current.seq)
         protected, sig, count = self._meta(current)
         return denylist.encode_delta(
             base=base, seq=current.seq, iat=current.iat, next_update=current.next_update, count=count,
-            add=added, remove=[], protected=protected, signature=sig,
+            add=added, remove=removed, protected=protected, signature=sig,
         )  # fmt: skip
 
     def _meta(self, lst: Published) -> tuple[bytes, bytes, int]:

@@ -92,7 +92,7 @@ def prepare(opts: ServeOptions) -> None:
     signer, root = _keys(opts)
     db = Database(opts.db_url, pool_size=1)
     try:
-        lists = Lists(db, root, signer)
+        lists = Lists(db, root, signer, skew_s=opts.skew_s)
         for path in (*opts.trust_lists, *opts.deny_lists):
             pub = lists.import_list(path.read_bytes())
             log.info("imported list typ %d seq %d from %s", pub.typ, pub.seq, path)
@@ -111,7 +111,7 @@ def build(opts: ServeOptions, rejects: RejectCounter | None = None) -> Collector
         limit_margin_s=opts.limit_margin_s,
         policy=Policy(skew_s=opts.skew_s),
     )
-    return Collector(db, Lists(db, root, signer), settings, rejects=rejects)
+    return Collector(db, Lists(db, root, signer, skew_s=opts.skew_s), settings, rejects=rejects)
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from collector import fetches, marks
 from pos import sigs
 from pos.identity import valid_terminal_id
 from pos.wire import protocol as p
@@ -40,11 +39,3 @@ def signed_by(collector: Any, headers: Mapping[str, str], path: str) -> str | No
     if key is None or not sigs.verify(key, sig, p.list_request_message(tid, path, t)):
         return None
     return tid
-
-
-def note_deny_served(collector: Any, headers: Mapping[str, str], path: str, seq: int) -> None:
-    """Record the deny list a signed request was answered with (``collector.marks``)."""
-    tid = signed_by(collector, headers, path)
-    if tid is not None:
-        marks.note_served(collector.db, tid, seq)
-        fetches.note(collector.db, tid)

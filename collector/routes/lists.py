@@ -7,13 +7,15 @@ deny list the terminal was served (``collector.terminal_auth``), since it binds 
 from __future__ import annotations
 
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from collector.routes import served
+from collector import fetches, marks
+from collector.routes import Served, served
 from collector.service import Reject
-from collector.terminal_auth import note_deny_served
+from collector.terminal_auth import signed_by
 from pos.wire import protocol as p
 
 
@@ -41,13 +43,18 @@ async def deny(request: Request) -> Response:
     have = int(have_arg) if have_arg is not None else None
     full = request.query_params.get("full") == "1"
     wants_delta = p.DENY_DELTA_TYPE in request.headers.get("accept", "")
-    current, delta = await run_in_threadpool(ctx.lists.deny, have, full or not wants_delta)
+    # a terminal holding the newest list is answered from memory, without a thread hop
+    answer = ctx.lists.deny_known(have, full or not wants_delta)
+    if answer is None:
+        answer = await run_in_threadpool(ctx.lists.deny, have, full or not wants_delta)
+    current, delta = answer
     if current is None:
         raise Reject(404, "no_deny_list")
     # what this terminal was served binds its later rows (304s too); one write per new list at most
     # (the scope's path, not request.url: a query that is not UTF-8 must not make this a 500)
-    path = request.scope["path"]
-    await run_in_threadpool(note_deny_served, ctx.collector, request.headers, path, current.seq)
+    claimed = request.headers.get(p.HDR_TERMINAL)
+    if ctx.lists.noted(claimed) < current.seq or fetches.due(claimed):
+        await run_in_threadpool(_note_served, ctx, request.headers, request.scope["path"], current.seq)
     etag = f'"deny-{current.seq}"'
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if _not_modified(request, etag) or (have == current.seq and not full):
@@ -55,6 +62,22 @@ async def deny(request: Request) -> Response:
     if delta is not None:
         return Response(delta, media_type=p.DENY_DELTA_TYPE, headers=headers)
     return Response(current.raw, media_type=p.COSE_TYPE, headers=headers)
+
+
+def _note_served(ctx: Served, headers: Headers, path: str, seq: int) -> None:
+    """Record the deny list a signed request was answered with (``collector.marks``).
+
+    The poll of a terminal that already holds the newest list (most of them, every minute)
+    skips this before any signature check or database read: this process noted that seq for
+    it already, and a terminal's noted seq only grows, so there is nothing to record. An
+    unsigned claim of a terminal id can only make the check run, never skip a record.
+    """
+    tid = signed_by(ctx.collector, headers, path)
+    if tid is not None:
+        if ctx.lists.noted(tid) < seq:
+            marks.note_served(ctx.collector.db, tid, seq)
+            ctx.lists.note(tid, seq)
+        fetches.note(ctx.collector.db, tid)  # the console's "last list fetch
 
 
 ROUTES = [

@@ -27,6 +27,7 @@ SUITES: dict[str, str | None] = {
     "ui": "bench_ui",
     "site": "benchlib.site",
     "console": "benchlib.console",
+    "fleet": "benchlib.fleet",
 }
 
 
