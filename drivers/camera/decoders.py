@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from drivers.camera import rescue
-from drivers.camera.variants import HARD_VARIANTS
+from drivers.camera.variants import GLOBAL_TOO, HARD_VARIANTS
 
 log = logging.getLogger("drivers.camera")
 
@@ -57,7 +57,7 @@ class Decoder(Protocol):
 
     name: str
 
-    def read(self, gray: np.ndarray) -> Seen: ...
+    def read(self, gray: np.ndarray, global_threshold: bool = False) -> Seen: ...
 
 
 def _box_of(points: np.ndarray | list[tuple[float, float]]) -> Box:
@@ -77,8 +77,9 @@ class ZxingDecoder:
 
         self._zx = zxingcpp
         self._formats = zxingcpp.BarcodeFormat.QRCode
+        self._local, self._global = zxingcpp.Binarizer.LocalAverage, zxingcpp.Binarizer.GlobalHistogram
 
-    def read(self, gray: np.ndarray) -> Seen:
+    def read(self, gray: np.ndarray, global_threshold: bool = False) -> Seen:
         seen = Seen()
         try:
             found = self._zx.read_barcodes(
@@ -87,6 +88,7 @@ class ZxingDecoder:
                 try_rotate=False,
                 try_invert=False,
                 try_downscale=False,
+                binarizer=self._global if global_threshold else self._local,
                 return_errors=True,
             )
         except Exception as exc:  # noqa: BLE001 - a decoder failure is a frame without a code
@@ -113,8 +115,10 @@ class ZbarDecoder:
         self._zbar = pyzbar
         self._symbols = [pyzbar.ZBarSymbol.QRCODE]
 
-    def read(self, gray: np.ndarray) -> Seen:
+    def read(self, gray: np.ndarray, global_threshold: bool = False) -> Seen:
         seen = Seen()
+        if global_threshold:
+            gray = otsu(gray)
         try:
             found = self._zbar.decode(np.ascontiguousarray(gray), symbols=self._symbols)
         except Exception as exc:  # noqa: BLE001
@@ -135,8 +139,10 @@ class OpenCvDecoder:
         factory = getattr(cv2, "QRCodeDetectorAruco", None) or cv2.QRCodeDetector
         self._det = factory()
 
-    def read(self, gray: np.ndarray) -> Seen:
+    def read(self, gray: np.ndarray, global_threshold: bool = False) -> Seen:
         seen = Seen()
+        if global_threshold:
+            gray = otsu(gray)
         try:
             text, points, _ = self._det.detectAndDecode(gray)
         except cv2.error as exc:
@@ -150,6 +156,11 @@ class OpenCvDecoder:
         else:
             seen.unread.append(box)
         return seen
+
+
+def otsu(gray: np.ndarray) -> np.ndarray:
+    """One threshold for the whole image (what zxing-cpp's global binarizer does), for the others."""
+    return cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[1]
 
 
 def make_decoder(name: str) -> Decoder:
@@ -229,6 +240,7 @@ def finder_scan(gray: np.ndarray) -> tuple[list[Box], np.ndarray]:
 # --- the hard pass ---------------------------------------------------------------------------------
 
 
+GLOBAL = rescue.GLOBAL
 SMALL_MODULE_PX = 4.0  # upscale only codes whose modules look smaller than this
 MAX_UPSCALE_INPUT = 640 * 480
 
@@ -341,7 +353,8 @@ class FrameDecoder:
         if not candidate and hard == "auto":
             return FrameResult()
         for name, image in self._variants(gray, unread, finders, regions):
-            found = self.decoder.read(image).symbols
+            # a view named ``*_global`` is one already tried, read again with one global threshold
+            found = self.decoder.read(image, global_threshold=name.endswith(GLOBAL)).symbols
             if found:
                 return FrameResult([s.text for s in found], f"hard:{name}", True)
             if (time.thread_time() - cpu_start) * 1000 > self.budget_ms:
@@ -368,9 +381,11 @@ class FrameDecoder:
     ) -> Iterator[tuple[str, np.ndarray]]:
         box, module_px, pads = hard_region(unread, finders, gray.shape)
         dark = rescue.light_finders(gray, finders)
-        if box is None:
-            roi = gray
+        if box is None:  # the whole frame, padded all round: a code near the edge may be cut by it
+            roi, pads = gray, (rescue.EDGE_PAD,) * 4
         else:
+            if any(pads):  # a code cut by the edge: perspective often misleads the crop, not the whole
+                yield "whole_padded", rescue.prepare(gray, dark, (rescue.EDGE_PAD,) * 4)
             x, y, w, h = box
             roi = gray[y : y + h, x : x + w]
             pads = rescue.edge_pads(box, pads, gray.shape, int(4 * module_px) + 4)
@@ -384,13 +399,20 @@ class FrameDecoder:
     def _views(roi: np.ndarray, module_px: float, new_view: bool) -> Iterator[tuple[str, np.ndarray]]:
         """The variants of one region, inverted or padded if ``new_view``."""
         prefix = "prepared_" if new_view else ""
+        # halving averages out noise and moire; on a whole frame it comes first, costing a quarter
+        half = module_px >= 4 and min(roi.shape[:2]) >= 64
+        whole = roi.size > MAX_UPSCALE_INPUT
+        if half and whole:
+            yield f"{prefix}half", cv2.resize(roi, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
         if new_view:  # inverted or padded: the cheap pass never saw the region this way
             yield f"{prefix}plain", roi
-        if (
-            module_px >= 4 and min(roi.shape[:2]) >= 64
-        ):  # halving averages out noise and moire (try_downscale)
+        if half and not whole:
             yield f"{prefix}half", cv2.resize(roi, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+        yield f"{prefix}plain{GLOBAL}", roi  # glare or bloom across the code: one threshold for all of it
         for name, fn in HARD_VARIANTS:
             if name.startswith("upscale") and (module_px > SMALL_MODULE_PX or roi.size > MAX_UPSCALE_INPUT):
                 continue
-            yield f"{prefix}{name}", fn(roi, module_px)
+            view = fn(roi, module_px)
+            yield f"{prefix}{name}", view
+            if name in GLOBAL_TOO:
+                yield f"{prefix}{name}{GLOBAL}", view

@@ -68,3 +68,9 @@ HARD_VARIANTS: tuple[Variant, ...] = (
     ("upscale_sharpen", lambda g, m: sharpen(_upscale(g), 2.0, 1.5)),
     ("upscale_adaptive", lambda g, m: _adaptive(_upscale(g), 2 * m)),
 )
+
+# the variants also worth a read with zxing-cpp's global binarizer (the others are binary already,
+# or never read that way on the hard set)
+GLOBAL_TOO = frozenset(
+    {"denoise_sharpen", "sharpen", "clahe", "denoise_clahe", "bilateral_clahe", "upscale_sharpen"}
+)

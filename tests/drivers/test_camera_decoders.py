@@ -34,9 +34,9 @@ class CountingDecoder:
         self.name = name
         self.calls = 0
 
-    def read(self, gray: np.ndarray) -> Seen:
+    def read(self, gray: np.ndarray, global_threshold: bool = False) -> Seen:
         self.calls += 1
-        return self.inner.read(gray)
+        return self.inner.read(gray, global_threshold)
 
 
 @pytest.mark.parametrize("name", DECODERS)
