@@ -241,7 +241,8 @@ def finder_scan(gray: np.ndarray) -> tuple[list[Box], np.ndarray]:
 
 
 GLOBAL = rescue.GLOBAL
-SMALL_MODULE_PX = 4.0  # upscale only codes whose modules look smaller than this
+SMALL_MODULE_PX = 4.0
+SMALL_FINDER_MODULE_PX = 3.0  # upscale only codes whose modules look smaller than this
 MAX_UPSCALE_INPUT = 640 * 480
 
 
@@ -365,8 +366,11 @@ class FrameDecoder:
     def _variants(
         self, gray: np.ndarray, unread: list[Box], finders: list[Box], regions: list[Box]
     ) -> Iterator[tuple[str, np.ndarray]]:
-        # two finders or an unread symbol mean modules of 2.7 px or more: their region comes first
-        small_first = bool(regions) and len(finders) < 2 and not unread
+        # two finders or an unread symbol mean modules of 2.7 px or more: their region comes first,
+        # unless the finders themselves are of modules under 3 px (a small code whose finders survived)
+        finder_px = float(np.median([max(b[2], b[3]) for b in finders])) if finders else 0.0
+        fine = 0 < finder_px < 7 * SMALL_FINDER_MODULE_PX
+        small_first = bool(regions) and (len(finders) < 2 or fine) and not unread
         if small_first:
             yield from rescue.small_views(gray, regions, normal_seen=bool(unread))
         if unread or finders or not regions:
@@ -409,6 +413,8 @@ class FrameDecoder:
         if half and not whole:
             yield f"{prefix}half", cv2.resize(roi, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
         yield f"{prefix}plain{GLOBAL}", roi  # glare or bloom across the code: one threshold for all of it
+        if module_px <= SMALL_MODULE_PX and roi.size <= rescue.MAX_WHOLE_UPSCALE:  # small finders, wide crop
+            yield f"{prefix}up2", rescue.upscale(roi, 2.0)
         for name, fn in HARD_VARIANTS:
             if name.startswith("upscale") and (module_px > SMALL_MODULE_PX or roi.size > MAX_UPSCALE_INPUT):
                 continue
