@@ -9,7 +9,9 @@ static scene played like a live camera (motion gate), and a video file of wallet
 the moment the reader got the frame). The hard set (``--hard``, sim.phone_frames): phones
 held up to the camera (dark mode, cut by the edge, small codes, perspective, moire, low light,
 bloom, glare, blur, JPEG 40-70), read by each decoder's chain and by bare zxing-cpp
-(``read_barcodes`` with its default options) on the same frames in the same run. Prints a table,
+(``read_barcodes`` with its default options) on the same frames in the same run; then a held-out
+set of the same kind (``--holdout``, seed 1000, never looked at while tuning) by the zxing chain
+and bare zxing-cpp. Prints a table,
 then one JSON line. Reports, never gates.
 """
 
@@ -41,6 +43,9 @@ from sim import camera_frames as synth  # noqa: E402
 from sim import phone_frames as phone_set  # noqa: E402
 
 TARGETS = {"zxing_frame_p50_ms": 3.0, "decode_rate": 0.99}
+# the phone set's seeds 0 and 1 were looked at while tuning the hard pass (issue 17); frames of this
+# seed were not, and its rate is reported apart: what the pipeline does on frames it was not tuned to
+HOLDOUT_SEED = 1000
 
 
 def pct(values: list[float], q: float) -> float:
@@ -218,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--decoders", default="zxing,zbar,opencv")
     p.add_argument("--tokens", type=int, default=20, help="wallet codes in the file-to-decision video")
     p.add_argument("--hard", type=int, default=120, help="phone-in-hand frames of the hard set (default 120)")
+    p.add_argument("--holdout", type=int, default=120,
+                   help="frames of the held-out phone set, never used in tuning (default 120)")  # fmt: skip
+    p.add_argument("--holdout-seed", type=int, default=HOLDOUT_SEED)
     args = p.parse_args(argv)
 
     log = sys.stderr
@@ -232,6 +240,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"generating {args.hard} phone-in-hand frames (the hard set)...", file=log, flush=True)
     shots = list(phone_set.phone_frames(args.hard, args.seed))
     hard = bench_hard(args.decoders.split(","), shots)
+    holdout: dict[str, Any] = {}
+    if args.holdout:
+        print(f"generating {args.holdout} held-out phone-in-hand frames (seed {args.holdout_seed})...",
+              file=log, flush=True)  # fmt: skip
+        held = list(phone_set.phone_frames(args.holdout, args.holdout_seed))
+        holdout = bench_hard(["zxing"], held)
+        holdout["by_kind"] = {n: by_kind(held, holdout[n]["hits"]) for n in ("zxing", "bare_zxing")}
     with tempfile.TemporaryDirectory(prefix="owt-bench-camera-") as tmp_s:
         tmp = Path(tmp_s)
         print("pipeline: idle static scenes at 30 fps...", file=log, flush=True)
@@ -262,6 +277,13 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in results.items():
         print(f"{name:8s} " + " ".join(f"{r[c]:17.3f}" for c in cols))
     kinds = print_hard(hard, shots)
+    if holdout:
+        z, b = holdout["zxing"], holdout["bare_zxing"]
+        print(f"held-out phone set (seed {args.holdout_seed}, {args.holdout} frames): "
+              f"zxing chain {z['rate']:.3f} (p50 {z['p50_ms']:.2f} ms), "
+              f"bare zxing-cpp {b['rate']:.3f} (p50 {b['p50_ms']:.2f} ms)")  # fmt: skip
+        table = holdout["by_kind"]["zxing"]
+        print("held-out zxing per kind: " + ", ".join(f"{k} {a}/{n}" for k, (a, n) in table.items()))
     for label, r in idle.items():
         print(
             f"pipeline idle, {label} at 30 fps: {r['cpu_ms_per_frame']:.3f} ms CPU per frame in the "
@@ -281,6 +303,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in hard.items():
         figures.update({f"hard_{name}_{k}": round(v, 4) for k, v in r.items() if k != "hits"})
     figures["hard_by_kind"] = kinds
+    if holdout:
+        for name in ("zxing", "bare_zxing"):
+            r = holdout[name]
+            figures.update({f"holdout_{name}_{k}": round(v, 4) for k, v in r.items() if k != "hits"})
+        figures["holdout_by_kind"] = holdout["by_kind"]
+        figures["holdout_seed"] = args.holdout_seed
     figures["camera_file_to_decision_ms_p50"] = round(to_file["p50_ms"], 2)
     figures["camera_file_to_decision_ms_p99"] = round(to_file["p99_ms"], 2)
     figures["camera_live_to_decision_ms_p99"] = round(to_live["p99_ms"], 2)
