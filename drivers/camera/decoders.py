@@ -14,8 +14,12 @@ binarisation, under a millisecond) found candidates, or a block of fine texture 
 (``rescue.code_like_regions``: a code too small for its finders to survive the halving). It retries
 on a region around the candidates with sharpening, CLAHE, Otsu and adaptive binarisation and
 upscaling of small codes, inverted for dark-mode codes and padded for codes cut by the edge
-(``rescue``). A frame with no code so costs one decoder call plus the finder check; see
-``scripts/bench_camera.py``.
+(``rescue``). The promising views are read a second time with one threshold for the whole view
+(zxing-cpp's global binarizer, Otsu for the others; stage names ending ``_global``): glare, bloom
+and the halos of a sharpened small code defeat the local one. A region that is the whole frame,
+or a code that reaches the edge, is padded all round first: perspective stretches a cut code's
+far corner past any crop its finders suggest. A frame with no code so costs one decoder call plus
+the finder check; see ``scripts/bench_camera.py``.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import cv2
 import numpy as np
 
 from drivers.camera import rescue
+from drivers.camera.finders import FINDER_SCALE, finder_scan
 from drivers.camera.variants import GLOBAL_TOO, HARD_VARIANTS
 
 log = logging.getLogger("drivers.camera")
@@ -180,61 +185,6 @@ def to_gray(frame: np.ndarray) -> np.ndarray:
     if frame.shape[2] == 4:
         return cv2.cvtColor(frame, cv2.COLOR_BGRA2GRAY)
     return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
-
-
-# --- the cheap finder-pattern check ----------------------------------------------------------------
-
-FINDER_SCALE = 0.5
-_FINDER_BLOCK, _FINDER_C = 7, 3
-
-
-def finder_patterns(gray: np.ndarray) -> list[Box]:
-    """The boxes of :func:`finder_scan` alone."""
-    return finder_scan(gray)[0]
-
-
-def finder_scan(gray: np.ndarray) -> tuple[list[Box], np.ndarray]:
-    """Boxes (frame pixels) of QR finder-pattern look-alikes: a dark ring, a light ring, a dark core.
-
-    A contour with a grandchild on a half-size adaptive binarisation, area ratios near 49:25:9 and a
-    square outline (it fills at least 80% of its rotated bounding box: bullseyes are refused).
-    Cheap (under a millisecond on 1280x720) and permissive: it only decides whether the hard pass
-    is worth running, and where. The binarisation comes back too, for ``rescue.code_like_regions``.
-    """
-    h, w = gray.shape[:2]
-    small = cv2.resize(
-        gray, (max(1, int(w * FINDER_SCALE)), max(1, int(h * FINDER_SCALE))), interpolation=cv2.INTER_AREA
-    )
-    # adaptiveThreshold(MEAN_C, BINARY_INV) spelled as a box blur and a compare: the same pixels but
-    # at the borders, 0.1 ms less per frame, which pays for ``rescue.code_like_regions``
-    mean = cv2.blur(small, (_FINDER_BLOCK, _FINDER_BLOCK))
-    bw = cv2.compare(small, cv2.subtract(mean, _FINDER_C), cv2.CMP_LE)
-    contours, hierarchy = cv2.findContours(bw, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
-    if hierarchy is None:
-        return [], bw
-    tree = hierarchy[0]
-    max_side = 0.15 * min(small.shape[:2])  # a finder pattern is 7 of a code's 53+ modules
-    out: list[Box] = []
-    children = tree[:, 2]
-    grandchildren = np.where(children >= 0, tree[children, 2], -1)  # index -1 wraps; masked here
-    for i in np.flatnonzero(grandchildren >= 0):  # the few contours nested three deep, not all
-        contour, child = contours[i], children[i]
-        outer = cv2.contourArea(contour)
-        if outer < 20:
-            continue
-        core = cv2.contourArea(contours[tree[child][2]])
-        ring = cv2.contourArea(contours[child])
-        if core <= 0 or not 2.5 < outer / core < 14 or not 1.2 < outer / max(ring, 1.0) < 4:
-            continue
-        x, y, bw_, bh = cv2.boundingRect(contour)
-        if max(bw_, bh) > 3 * min(bw_, bh) or max(bw_, bh) > max_side:
-            continue
-        _, (rw, rh), _ = cv2.minAreaRect(contour)
-        if outer < 0.8 * rw * rh:  # a ring of a bullseye, not a square one (a disc fills 79%)
-            continue
-        s = 1 / FINDER_SCALE
-        out.append((int(x * s), int(y * s), int(bw_ * s), int(bh * s)))
-    return out, bw
 
 
 # --- the hard pass ---------------------------------------------------------------------------------
