@@ -303,7 +303,11 @@ class FrameDecoder:
         candidate = bool(seen.unread or finders or regions)
         if not candidate and hard == "auto":
             return FrameResult()
+        tried: set[str] = set()
         for name, image in self._variants(gray, unread, finders, regions):
+            if name in tried:  # the padded whole frame, tried early for a cut code, comes again last
+                continue
+            tried.add(name)
             # a view named ``*_global`` is one already tried, read again with one global threshold
             found = self.decoder.read(image, global_threshold=name.endswith(GLOBAL)).symbols
             if found:
