@@ -176,21 +176,60 @@ def phone_shot(
             continue
         scene = compose(phone, h, kinds, rng, size)
         jpeg = sensor_sim.capture(scene, draw_exposure(rng, kinds, module_px), rng)
-        return Shot(
-            text, kinds, jpeg, round(module_px, 2), round(tilt, 1), round(cut, 1), int(lost.sum()), lost
-        )
+        # canvas pixel k covers [k - 0.5, k + 0.5): a module's centre is half a pixel before (j + 0.5) * 6
+        centres = project(h, symbol_points(phone.origin, phone.n)[2] - 0.5)
+        return Shot(text, kinds, jpeg, round(module_px, 2), round(tilt, 1), round(cut, 1), int(lost.sum()),
+                    lost, centres)  # fmt: skip
     raise RuntimeError(f"could not draw a readable frame of {kinds} in 60 tries")
 
 
-def phone_frames(n: int, seed: int = 0, *, texts: Sequence[str] | None = None) -> Iterator[Shot]:
-    """``n`` frames, 2-4 kinds each; frame ``i`` depends only on (``seed``, ``i``) and its text."""
-    if texts is None:
-        from sim.camera_tokens import owt_texts
+MAX_REDRAWS = 20
 
-        texts = owt_texts(16, seed=seed)
+
+def _texts(texts: Sequence[str] | None, seed: int) -> Sequence[str]:
+    if texts is not None:
+        return texts
+    from sim.camera_tokens import owt_texts
+
+    return owt_texts(16, seed=seed)
+
+
+def _frame(i: int, seed: int, text: str, oracle: bool) -> tuple[Shot, Shot]:
+    """(the first draw of frame ``i``, the frame kept): the same unless the oracle refused the first."""
+    from sim.phone_oracle import oracle_reads
+
+    rng = np.random.default_rng([seed, i, zlib.crc32(b"phone")])
+    kinds = choose_kinds(rng)
+    first = shot = phone_shot(text, kinds, rng)
+    redraws = 0
+    while oracle and not oracle_reads(shot):
+        redraws += 1
+        if redraws > MAX_REDRAWS:
+            raise RuntimeError(f"frame {i} of seed {seed}: no readable draw of {kinds} in {MAX_REDRAWS}")
+        shot = phone_shot(text, kinds, np.random.default_rng([seed, i, zlib.crc32(b"phone"), redraws]))
+    shot.redraws = redraws
+    return first, shot
+
+
+def phone_frames(
+    n: int, seed: int = 0, *, texts: Sequence[str] | None = None, oracle: bool = True
+) -> Iterator[Shot]:
+    """``n`` frames, 2-4 kinds each; frame ``i`` depends only on (``seed``, ``i``) and its text.
+
+    With ``oracle`` (the default), a frame the oracle (``sim.phone_oracle``) cannot read is replaced
+    by a draw of the same kinds and text from the next sub-seed, ``shot.redraws`` counting the
+    replaced draws; without it, every first draw is kept (the set as it was before the oracle).
+    """
+    texts = _texts(texts, seed)
     for i in range(n):
-        rng = np.random.default_rng([seed, i, zlib.crc32(b"phone")])
-        yield phone_shot(texts[i % len(texts)], choose_kinds(rng), rng)
+        yield _frame(i, seed, texts[i % len(texts)], oracle)[1]
+
+
+def phone_sets(n: int, seed: int = 0, *, texts: Sequence[str] | None = None) -> tuple[list[Shot], list[Shot]]:
+    """(every first draw, the oracle-readable set), drawing each frame once: what the bench reports."""
+    texts = _texts(texts, seed)
+    pairs = [_frame(i, seed, texts[i % len(texts)], True) for i in range(n)]
+    return [a for a, _ in pairs], [b for _, b in pairs]
 
 
 def decode_jpeg(data: bytes) -> np.ndarray:

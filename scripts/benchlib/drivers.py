@@ -65,6 +65,18 @@ def _hard_figures(report: Report, cam: dict[str, Any]) -> None:
         report.figures["hard_holdout_bare_zxing_ms_p50"] = cam["holdout_bare_zxing_p50_ms"]
         report.add(Row("held-out hard set decode rate, zxing chain", "%", 100 * h_rate,
                        note=f"seed {cam['holdout_seed']}; bare zxing-cpp {100 * h_bare:.1f}%"))  # fmt: skip
+    if "hard_oracle_rejected" in cam:  # the oracle (sim.phone_oracle) refused these first draws
+        report.figures["hard_oracle_rejected"] = cam["hard_oracle_rejected"]
+        report.figures["hard_oracle_rejected_by_kind"] = cam["hard_oracle_rejected_by_kind"]
+        report.figures["hard_decode_rate_all"] = cam["hard_all_zxing_rate"]
+        report.figures["hard_bare_zxing_rate_all"] = cam["hard_all_bare_zxing_rate"]
+        all_rate = 100 * cam["hard_all_zxing_rate"]
+        report.add(Row("hard set decode rate, zxing chain, every first draw", "%", all_rate,
+                       note=f"before the oracle; it refused {cam['hard_oracle_rejected']}"))  # fmt: skip
+    if "holdout_oracle_rejected" in cam:
+        report.figures["hard_holdout_oracle_rejected"] = cam["holdout_oracle_rejected"]
+        report.figures["hard_holdout_decode_rate_all"] = cam["holdout_all_zxing_rate"]
+        report.figures["hard_holdout_bare_zxing_rate_all"] = cam["holdout_all_bare_zxing_rate"]
     chain, bare = cam["hard_by_kind"]["zxing"], cam["hard_by_kind"]["bare_zxing"]
     for kind, (read, seen) in chain.items():
         report.figures[f"hard_kind_rate_{kind}"] = read / seen
