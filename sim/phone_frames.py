@@ -3,17 +3,20 @@
     shot = phone_shot(text, ["dark_mode", "motion_blur"], seed=3)   # one frame of chosen kinds
     for shot in phone_frames(120, seed=0): ...                      # a set: 2-4 kinds per frame
 
-Tests and benchmarks only. A frame is *readable at all* when the code's information survives its
-geometry: the module matrix, with every module whose centre falls outside the picture or under a
-finger blanked, rendered upright and clean, is read by zxing-cpp. Blur stays where a module's
-centre still differs from its neighbours' (a streak of at most 0.8 module, a defocus disc of at
-most 0.45 module radius, on top of the lens's own 0.4-0.6 px), noise within a real sensor's. A
-draw that fails the check is drawn again, so every frame of a set passes it.
+Tests and benchmarks only. Two checks keep a frame. Before the camera: the code's information
+survives its geometry (the module matrix, with every module whose centre falls outside the picture
+or under a finger blanked, rendered upright and clean, is read by zxing-cpp; a draw that fails is
+drawn again). After it, the honest one, *readable at all* (``sim.phone_oracle``): the final JPEG
+sampled at the true module centres, thresholded locally and redrawn clean, is read by zxing-cpp.
+A frame of a set that fails it holds more module errors than error correction repairs; it is
+replaced by a draw of the same kinds from the next sub-seed (``shot.redraws`` counts them;
+``phone_frames(..., oracle=False)`` keeps every first draw, the set as it was before the oracle).
 
     python -m sim.phone_frames --out /tmp/hard --n 40 [--seed 0]
 
 writes the JPEGs and ``manifest.json`` and prints one line per frame (kinds, module size, cut
-depth, modules lost, whether the reference decodes) for a person to look through.
+depth, modules lost, whether the reference decodes, how many draws the oracle refused before it)
+for a person to look through.
 """
 
 from __future__ import annotations
@@ -252,11 +255,12 @@ def main(argv: list[str] | None = None) -> int:
         ok = readable_at_all(shot.text, shot.lost if shot.lost is not None else np.zeros((1, 1), bool))
         row = {"name": name, "text": shot.text, "kinds": shot.kinds, "module_px": shot.module_px,
                "tilt_deg": shot.tilt_deg, "cut_modules": shot.cut_modules, "lost_modules": shot.lost_modules,
-               "reference_decodes": ok}  # fmt: skip
+               "reference_decodes": ok, "oracle_redraws": shot.redraws}  # fmt: skip
         manifest.append(row)
         kinds = "+".join(shot.kinds)
         print(f"{name}  {kinds:45s} {shot.module_px:4.2f} px/module  tilt {shot.tilt_deg:4.1f}  "
-              f"cut {shot.cut_modules:3.1f}  lost {shot.lost_modules:4d}  reference: {ok}")  # fmt: skip
+              f"cut {shot.cut_modules:3.1f}  lost {shot.lost_modules:4d}  reference: {ok}  "
+              f"oracle redraws: {shot.redraws}")  # fmt: skip
     (args.out / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return 0
 

@@ -76,3 +76,17 @@ def test_every_frame_of_a_set_passes_the_oracle_and_the_set_without_it_keeps_fir
     for a, b in zip(first, kept, strict=True):
         assert oracle_reads(b)
         assert b.kinds == a.kinds and (b.jpeg == a.jpeg) == (b.redraws == 0)
+
+
+def test_a_refused_frame_is_replaced_by_the_next_sub_seed_with_the_same_kinds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sim.phone_oracle
+
+    texts = owt_texts(1, seed=5)
+    first = next(phone_frames(1, seed=11, texts=texts, oracle=False))
+    real = sim.phone_oracle.oracle_reads
+    monkeypatch.setattr(sim.phone_oracle, "oracle_reads", lambda shot: shot.jpeg != first.jpeg and real(shot))
+    kept = [next(phone_frames(1, seed=11, texts=texts)) for _ in range(2)]
+    assert kept[0].redraws >= 1 and kept[0].jpeg != first.jpeg and kept[0].kinds == first.kinds
+    assert kept[1].jpeg == kept[0].jpeg  # deterministic: the same sub-seed every time
