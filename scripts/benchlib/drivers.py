@@ -67,7 +67,9 @@ def _hard_figures(report: Report, cam: dict[str, Any]) -> None:
                        note=f"seed {cam['holdout_seed']}; bare zxing-cpp {100 * h_bare:.1f}%"))  # fmt: skip
     if "hard_oracle_rejected" in cam:  # the oracle (sim.phone_oracle) refused these first draws
         report.figures["hard_oracle_rejected"] = cam["hard_oracle_rejected"]
-        report.figures["hard_oracle_rejected_by_kind"] = cam["hard_oracle_rejected_by_kind"]
+        for kind, (refused, seen) in cam["hard_oracle_rejected_by_kind"].items():
+            report.figures[f"hard_oracle_rejected_{kind}"] = refused
+            report.figures[f"hard_oracle_first_draws_{kind}"] = seen
         report.figures["hard_decode_rate_all"] = cam["hard_all_zxing_rate"]
         report.figures["hard_bare_zxing_rate_all"] = cam["hard_all_bare_zxing_rate"]
         all_rate = 100 * cam["hard_all_zxing_rate"]
