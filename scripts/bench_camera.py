@@ -9,7 +9,9 @@ static scene played like a live camera (motion gate), and a video file of wallet
 the moment the reader got the frame). The hard set (``--hard``, sim.phone_frames): phones
 held up to the camera (dark mode, cut by the edge, small codes, perspective, moire, low light,
 bloom, glare, blur, JPEG 40-70), read by each decoder's chain and by bare zxing-cpp
-(``read_barcodes`` with its default options) on the same frames in the same run. Prints a table,
+(``read_barcodes`` with its default options) on the same frames in the same run; then a held-out
+set of the same kind (``--holdout``, seed 1000, never looked at while tuning) by the zxing chain
+and bare zxing-cpp. Prints a table,
 then one JSON line. Reports, never gates.
 """
 
@@ -41,6 +43,9 @@ from sim import camera_frames as synth  # noqa: E402
 from sim import phone_frames as phone_set  # noqa: E402
 
 TARGETS = {"zxing_frame_p50_ms": 3.0, "decode_rate": 0.99}
+# the phone set's seeds 0 and 1 were looked at while tuning the hard pass (issue 17); frames of this
+# seed were not, and its rate is reported apart: what the pipeline does on frames it was not tuned to
+HOLDOUT_SEED = 1000
 
 
 def pct(values: list[float], q: float) -> float:
@@ -94,12 +99,7 @@ def bench_hard(names: list[str], shots: list[phone_set.Shot]) -> dict[str, Any]:
         chain.decode(frames[0])  # warm-up
         results = [chain.decode(f) for f in frames]
         hits = [s.text in r.texts for s, r in zip(shots, results, strict=True)]
-        out[name] = {
-            "rate": sum(hits) / len(shots),
-            "p50_ms": pct([r.ms for r in results], 50),
-            "p99_ms": pct([r.ms for r in results], 99),
-            "hits": hits,
-        }
+        out[name] = {"hits": hits, "ms": [r.ms for r in results]}
     zxingcpp.read_barcodes(frames[0])
     hits, ms = [], []
     for s, f in zip(shots, frames, strict=True):
@@ -107,13 +107,42 @@ def bench_hard(names: list[str], shots: list[phone_set.Shot]) -> dict[str, Any]:
         found = zxingcpp.read_barcodes(f)
         ms.append((time.perf_counter() - t0) * 1000)
         hits.append(any(b.text == s.text for b in found))
-    out["bare_zxing"] = {
-        "rate": sum(hits) / len(shots),
-        "p50_ms": pct(ms, 50),
-        "p99_ms": pct(ms, 99),
-        "hits": hits,
-    }
+    out["bare_zxing"] = {"hits": hits, "ms": ms}
     return out
+
+
+def summed(per_frame: dict[str, Any], index: list[int]) -> dict[str, Any]:
+    """Rate, p50 and p99 of each reader on the frames ``index`` (of one ``bench_hard`` run)."""
+    out = {}
+    for name, r in per_frame.items():
+        hits, ms = [r["hits"][i] for i in index], [r["ms"][i] for i in index]
+        out[name] = {"rate": sum(hits) / len(hits), "p50_ms": pct(ms, 50), "p99_ms": pct(ms, 99),
+                     "hits": hits}  # fmt: skip
+    return out
+
+
+def bench_sets(names: list[str], n: int, seed: int) -> tuple[dict[str, Any], dict[str, Any], list, list]:
+    """The oracle-readable set and every first draw (``sim.phone_frames.phone_sets``), each frame read once.
+
+    Returns (results on the readable set, on every first draw, the readable shots, the first draws).
+    """
+    first, kept = phone_set.phone_sets(n, seed)
+    extra = [i for i in range(n) if kept[i] is not first[i]]
+    per_frame = bench_hard(names, first + [kept[i] for i in extra])
+    where = {i: n + j for j, i in enumerate(extra)}
+    readable = summed(per_frame, [where.get(i, i) for i in range(n)])
+    return readable, summed(per_frame, list(range(n))), kept, first
+
+
+def rejected_by_kind(first: list, kept: list) -> dict[str, list[int]]:
+    """[first draws the oracle refused, first draws] per kind."""
+    out: dict[str, list[int]] = {}
+    for a, b in zip(first, kept, strict=True):
+        for k in a.kinds:
+            out.setdefault(k, [0, 0])
+            out[k][0] += b is not a
+            out[k][1] += 1
+    return dict(sorted(out.items()))
 
 
 def by_kind(shots: list[phone_set.Shot], hits: list[bool]) -> dict[str, list[int]]:
@@ -218,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--decoders", default="zxing,zbar,opencv")
     p.add_argument("--tokens", type=int, default=20, help="wallet codes in the file-to-decision video")
     p.add_argument("--hard", type=int, default=120, help="phone-in-hand frames of the hard set (default 120)")
+    p.add_argument("--holdout", type=int, default=120,
+                   help="frames of the held-out phone set, never used in tuning (default 120)")  # fmt: skip
+    p.add_argument("--holdout-seed", type=int, default=HOLDOUT_SEED)
     args = p.parse_args(argv)
 
     log = sys.stderr
@@ -230,8 +262,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"decoder {name}...", file=log, flush=True)
         results[name] = bench_decoder(name, codes, empties)
     print(f"generating {args.hard} phone-in-hand frames (the hard set)...", file=log, flush=True)
-    shots = list(phone_set.phone_frames(args.hard, args.seed))
-    hard = bench_hard(args.decoders.split(","), shots)
+    hard, hard_all, shots, first = bench_sets(args.decoders.split(","), args.hard, args.seed)
+    holdout: dict[str, Any] = {}
+    if args.holdout:
+        print(f"generating {args.holdout} held-out phone-in-hand frames (seed {args.holdout_seed})...",
+              file=log, flush=True)  # fmt: skip
+        holdout, held_all, held, held_first = bench_sets(["zxing"], args.holdout, args.holdout_seed)
+        holdout["by_kind"] = {n: by_kind(held, holdout[n]["hits"]) for n in ("zxing", "bare_zxing")}
+        holdout["all"] = held_all
+        holdout["rejected_by_kind"] = rejected_by_kind(held_first, held)
     with tempfile.TemporaryDirectory(prefix="owt-bench-camera-") as tmp_s:
         tmp = Path(tmp_s)
         print("pipeline: idle static scenes at 30 fps...", file=log, flush=True)
@@ -262,6 +301,23 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in results.items():
         print(f"{name:8s} " + " ".join(f"{r[c]:17.3f}" for c in cols))
     kinds = print_hard(hard, shots)
+    rejected = rejected_by_kind(first, shots)
+    refused = sum(a is not b for a, b in zip(first, shots, strict=True))
+    print(f"oracle: {refused} of {len(first)} first draws unreadable (replaced); per kind: "
+          + ", ".join(f"{k} {a}/{b}" for k, (a, b) in rejected.items()))  # fmt: skip
+    print("every first draw (before the oracle): "
+          + ", ".join(f"{k} {r['rate']:.3f}" for k, r in hard_all.items()))  # fmt: skip
+    if holdout:
+        z, b = holdout["zxing"], holdout["bare_zxing"]
+        print(f"held-out phone set (seed {args.holdout_seed}, {args.holdout} frames): "
+              f"zxing chain {z['rate']:.3f} (p50 {z['p50_ms']:.2f} ms), "
+              f"bare zxing-cpp {b['rate']:.3f} (p50 {b['p50_ms']:.2f} ms)")  # fmt: skip
+        table = holdout["by_kind"]["zxing"]
+        print("held-out zxing per kind: " + ", ".join(f"{k} {a}/{n}" for k, (a, n) in table.items()))
+        refused_held = sum(a is not b for a, b in zip(held_first, held, strict=True))
+        print(f"held-out oracle: {refused_held} of {len(held)} first draws unreadable (replaced); "
+              "every first draw: "
+              + ", ".join(f"{k} {r['rate']:.3f}" for k, r in holdout["all"].items()))  # fmt: skip
     for label, r in idle.items():
         print(
             f"pipeline idle, {label} at 30 fps: {r['cpu_ms_per_frame']:.3f} ms CPU per frame in the "
@@ -281,6 +337,20 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in hard.items():
         figures.update({f"hard_{name}_{k}": round(v, 4) for k, v in r.items() if k != "hits"})
     figures["hard_by_kind"] = kinds
+    for name, r in hard_all.items():
+        figures.update({f"hard_all_{name}_{k}": round(v, 4) for k, v in r.items() if k != "hits"})
+    figures["hard_oracle_rejected"] = refused
+    figures["hard_oracle_rejected_by_kind"] = rejected
+    if holdout:
+        for name in ("zxing", "bare_zxing"):
+            r = holdout[name]
+            figures.update({f"holdout_{name}_{k}": round(v, 4) for k, v in r.items() if k != "hits"})
+            r = holdout["all"][name]
+            figures.update({f"holdout_all_{name}_{k}": round(v, 4) for k, v in r.items() if k != "hits"})
+        figures["holdout_oracle_rejected"] = sum(a is not b for a, b in zip(held_first, held, strict=True))
+        figures["holdout_oracle_rejected_by_kind"] = holdout["rejected_by_kind"]
+        figures["holdout_by_kind"] = holdout["by_kind"]
+        figures["holdout_seed"] = args.holdout_seed
     figures["camera_file_to_decision_ms_p50"] = round(to_file["p50_ms"], 2)
     figures["camera_file_to_decision_ms_p99"] = round(to_file["p99_ms"], 2)
     figures["camera_live_to_decision_ms_p99"] = round(to_live["p99_ms"], 2)

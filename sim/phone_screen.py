@@ -50,6 +50,8 @@ class Shot:
     cut_modules: float = 0.0  # how far the free corner reaches past the frame edge
     lost_modules: int = 0  # modules whose centre falls outside the picture
     lost: np.ndarray | None = field(default=None, repr=False)  # n x n, True where a module is lost
+    centres: np.ndarray | None = field(default=None, repr=False)  # (n*n, 2): module centres, camera px
+    redraws: int = 0  # draws of this frame the oracle (sim.phone_oracle) found unreadable, replaced
 
 
 @dataclass

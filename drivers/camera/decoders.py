@@ -14,8 +14,12 @@ binarisation, under a millisecond) found candidates, or a block of fine texture 
 (``rescue.code_like_regions``: a code too small for its finders to survive the halving). It retries
 on a region around the candidates with sharpening, CLAHE, Otsu and adaptive binarisation and
 upscaling of small codes, inverted for dark-mode codes and padded for codes cut by the edge
-(``rescue``). A frame with no code so costs one decoder call plus the finder check; see
-``scripts/bench_camera.py``.
+(``rescue``). The promising views are read a second time with one threshold for the whole view
+(zxing-cpp's global binarizer, Otsu for the others; stage names ending ``_global``): glare, bloom
+and the halos of a sharpened small code defeat the local one. A region that is the whole frame,
+or a code that reaches the edge, is padded all round first: perspective stretches a cut code's
+far corner past any crop its finders suggest. A frame with no code so costs one decoder call plus
+the finder check; see ``scripts/bench_camera.py``.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ import cv2
 import numpy as np
 
 from drivers.camera import rescue
-from drivers.camera.variants import HARD_VARIANTS
+from drivers.camera.finders import FINDER_SCALE, finder_scan
+from drivers.camera.variants import GLOBAL_TOO, HARD_VARIANTS
 
 log = logging.getLogger("drivers.camera")
 
@@ -57,7 +62,7 @@ class Decoder(Protocol):
 
     name: str
 
-    def read(self, gray: np.ndarray) -> Seen: ...
+    def read(self, gray: np.ndarray, global_threshold: bool = False) -> Seen: ...
 
 
 def _box_of(points: np.ndarray | list[tuple[float, float]]) -> Box:
@@ -77,8 +82,9 @@ class ZxingDecoder:
 
         self._zx = zxingcpp
         self._formats = zxingcpp.BarcodeFormat.QRCode
+        self._local, self._global = zxingcpp.Binarizer.LocalAverage, zxingcpp.Binarizer.GlobalHistogram
 
-    def read(self, gray: np.ndarray) -> Seen:
+    def read(self, gray: np.ndarray, global_threshold: bool = False) -> Seen:
         seen = Seen()
         try:
             found = self._zx.read_barcodes(
@@ -87,6 +93,7 @@ class ZxingDecoder:
                 try_rotate=False,
                 try_invert=False,
                 try_downscale=False,
+                binarizer=self._global if global_threshold else self._local,
                 return_errors=True,
             )
         except Exception as exc:  # noqa: BLE001 - a decoder failure is a frame without a code
@@ -113,8 +120,10 @@ class ZbarDecoder:
         self._zbar = pyzbar
         self._symbols = [pyzbar.ZBarSymbol.QRCODE]
 
-    def read(self, gray: np.ndarray) -> Seen:
+    def read(self, gray: np.ndarray, global_threshold: bool = False) -> Seen:
         seen = Seen()
+        if global_threshold:
+            gray = otsu(gray)
         try:
             found = self._zbar.decode(np.ascontiguousarray(gray), symbols=self._symbols)
         except Exception as exc:  # noqa: BLE001
@@ -135,8 +144,10 @@ class OpenCvDecoder:
         factory = getattr(cv2, "QRCodeDetectorAruco", None) or cv2.QRCodeDetector
         self._det = factory()
 
-    def read(self, gray: np.ndarray) -> Seen:
+    def read(self, gray: np.ndarray, global_threshold: bool = False) -> Seen:
         seen = Seen()
+        if global_threshold:
+            gray = otsu(gray)
         try:
             text, points, _ = self._det.detectAndDecode(gray)
         except cv2.error as exc:
@@ -150,6 +161,11 @@ class OpenCvDecoder:
         else:
             seen.unread.append(box)
         return seen
+
+
+def otsu(gray: np.ndarray) -> np.ndarray:
+    """One threshold for the whole image (what zxing-cpp's global binarizer does), for the others."""
+    return cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)[1]
 
 
 def make_decoder(name: str) -> Decoder:
@@ -171,65 +187,12 @@ def to_gray(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
 
 
-# --- the cheap finder-pattern check ----------------------------------------------------------------
-
-FINDER_SCALE = 0.5
-_FINDER_BLOCK, _FINDER_C = 7, 3
-
-
-def finder_patterns(gray: np.ndarray) -> list[Box]:
-    """The boxes of :func:`finder_scan` alone."""
-    return finder_scan(gray)[0]
-
-
-def finder_scan(gray: np.ndarray) -> tuple[list[Box], np.ndarray]:
-    """Boxes (frame pixels) of QR finder-pattern look-alikes: a dark ring, a light ring, a dark core.
-
-    A contour with a grandchild on a half-size adaptive binarisation, area ratios near 49:25:9 and a
-    square outline (it fills at least 80% of its rotated bounding box: bullseyes are refused).
-    Cheap (under a millisecond on 1280x720) and permissive: it only decides whether the hard pass
-    is worth running, and where. The binarisation comes back too, for ``rescue.code_like_regions``.
-    """
-    h, w = gray.shape[:2]
-    small = cv2.resize(
-        gray, (max(1, int(w * FINDER_SCALE)), max(1, int(h * FINDER_SCALE))), interpolation=cv2.INTER_AREA
-    )
-    # adaptiveThreshold(MEAN_C, BINARY_INV) spelled as a box blur and a compare: the same pixels but
-    # at the borders, 0.1 ms less per frame, which pays for ``rescue.code_like_regions``
-    mean = cv2.blur(small, (_FINDER_BLOCK, _FINDER_BLOCK))
-    bw = cv2.compare(small, cv2.subtract(mean, _FINDER_C), cv2.CMP_LE)
-    contours, hierarchy = cv2.findContours(bw, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
-    if hierarchy is None:
-        return [], bw
-    tree = hierarchy[0]
-    max_side = 0.15 * min(small.shape[:2])  # a finder pattern is 7 of a code's 53+ modules
-    out: list[Box] = []
-    children = tree[:, 2]
-    grandchildren = np.where(children >= 0, tree[children, 2], -1)  # index -1 wraps; masked here
-    for i in np.flatnonzero(grandchildren >= 0):  # the few contours nested three deep, not all
-        contour, child = contours[i], children[i]
-        outer = cv2.contourArea(contour)
-        if outer < 20:
-            continue
-        core = cv2.contourArea(contours[tree[child][2]])
-        ring = cv2.contourArea(contours[child])
-        if core <= 0 or not 2.5 < outer / core < 14 or not 1.2 < outer / max(ring, 1.0) < 4:
-            continue
-        x, y, bw_, bh = cv2.boundingRect(contour)
-        if max(bw_, bh) > 3 * min(bw_, bh) or max(bw_, bh) > max_side:
-            continue
-        _, (rw, rh), _ = cv2.minAreaRect(contour)
-        if outer < 0.8 * rw * rh:  # a ring of a bullseye, not a square one (a disc fills 79%)
-            continue
-        s = 1 / FINDER_SCALE
-        out.append((int(x * s), int(y * s), int(bw_ * s), int(bh * s)))
-    return out, bw
-
-
 # --- the hard pass ---------------------------------------------------------------------------------
 
 
-SMALL_MODULE_PX = 4.0  # upscale only codes whose modules look smaller than this
+GLOBAL = rescue.GLOBAL
+SMALL_MODULE_PX = 4.0
+SMALL_FINDER_MODULE_PX = 3.0  # upscale only codes whose modules look smaller than this
 MAX_UPSCALE_INPUT = 640 * 480
 
 
@@ -340,8 +303,13 @@ class FrameDecoder:
         candidate = bool(seen.unread or finders or regions)
         if not candidate and hard == "auto":
             return FrameResult()
+        tried: set[str] = set()
         for name, image in self._variants(gray, unread, finders, regions):
-            found = self.decoder.read(image).symbols
+            if name in tried:  # the padded whole frame, tried early for a cut code, comes again last
+                continue
+            tried.add(name)
+            # a view named ``*_global`` is one already tried, read again with one global threshold
+            found = self.decoder.read(image, global_threshold=name.endswith(GLOBAL)).symbols
             if found:
                 return FrameResult([s.text for s in found], f"hard:{name}", True)
             if (time.thread_time() - cpu_start) * 1000 > self.budget_ms:
@@ -352,8 +320,11 @@ class FrameDecoder:
     def _variants(
         self, gray: np.ndarray, unread: list[Box], finders: list[Box], regions: list[Box]
     ) -> Iterator[tuple[str, np.ndarray]]:
-        # two finders or an unread symbol mean modules of 2.7 px or more: their region comes first
-        small_first = bool(regions) and len(finders) < 2 and not unread
+        # two finders or an unread symbol mean modules of 2.7 px or more: their region comes first,
+        # unless the finders themselves are of modules under 3 px (a small code whose finders survived)
+        finder_px = float(np.median([max(b[2], b[3]) for b in finders])) if finders else 0.0
+        fine = 0 < finder_px < 7 * SMALL_FINDER_MODULE_PX
+        small_first = bool(regions) and (len(finders) < 2 or fine) and not unread
         if small_first:
             yield from rescue.small_views(gray, regions, normal_seen=bool(unread))
         if unread or finders or not regions:
@@ -368,9 +339,11 @@ class FrameDecoder:
     ) -> Iterator[tuple[str, np.ndarray]]:
         box, module_px, pads = hard_region(unread, finders, gray.shape)
         dark = rescue.light_finders(gray, finders)
-        if box is None:
-            roi = gray
+        if box is None:  # the whole frame, padded all round: a code near the edge may be cut by it
+            roi, pads = gray, (rescue.EDGE_PAD,) * 4
         else:
+            if any(pads):  # a code cut by the edge: perspective often misleads the crop, not the whole
+                yield "whole_padded", rescue.prepare(gray, dark, (rescue.EDGE_PAD,) * 4)
             x, y, w, h = box
             roi = gray[y : y + h, x : x + w]
             pads = rescue.edge_pads(box, pads, gray.shape, int(4 * module_px) + 4)
@@ -384,13 +357,22 @@ class FrameDecoder:
     def _views(roi: np.ndarray, module_px: float, new_view: bool) -> Iterator[tuple[str, np.ndarray]]:
         """The variants of one region, inverted or padded if ``new_view``."""
         prefix = "prepared_" if new_view else ""
+        # halving averages out noise and moire; on a whole frame it comes first, costing a quarter
+        half = module_px >= 4 and min(roi.shape[:2]) >= 64
+        whole = roi.size > MAX_UPSCALE_INPUT
+        if half and whole:
+            yield f"{prefix}half", cv2.resize(roi, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
         if new_view:  # inverted or padded: the cheap pass never saw the region this way
             yield f"{prefix}plain", roi
-        if (
-            module_px >= 4 and min(roi.shape[:2]) >= 64
-        ):  # halving averages out noise and moire (try_downscale)
+        if half and not whole:
             yield f"{prefix}half", cv2.resize(roi, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+        yield f"{prefix}plain{GLOBAL}", roi  # glare or bloom across the code: one threshold for all of it
+        if module_px <= SMALL_MODULE_PX and roi.size <= rescue.MAX_WHOLE_UPSCALE:  # small finders, wide crop
+            yield f"{prefix}up2", rescue.upscale(roi, 2.0)
         for name, fn in HARD_VARIANTS:
             if name.startswith("upscale") and (module_px > SMALL_MODULE_PX or roi.size > MAX_UPSCALE_INPUT):
                 continue
-            yield f"{prefix}{name}", fn(roi, module_px)
+            view = fn(roi, module_px)
+            yield f"{prefix}{name}", view
+            if name in GLOBAL_TOO:
+                yield f"{prefix}{name}{GLOBAL}", view

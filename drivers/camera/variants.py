@@ -41,15 +41,6 @@ def _bilateral_clahe(g: np.ndarray) -> np.ndarray:
     return _clahe(cv2.bilateralFilter(g, 5, 30, 5))
 
 
-def _normalise(g: np.ndarray, sigma: float = 16.0) -> np.ndarray:
-    """Local mean and contrast evened out: a shadow edge or a vignette across the code vanishes."""
-    f = g.astype(np.float32)
-    mean = cv2.GaussianBlur(f, (0, 0), sigma)
-    dev = f - mean
-    spread = cv2.sqrt(cv2.GaussianBlur(dev * dev, (0, 0), sigma)) + 4.0
-    return np.clip(dev / spread * 50 + 128, 0, 255).astype(np.uint8)
-
-
 def _upscale(g: np.ndarray, factor: float = 2.0) -> np.ndarray:
     return cv2.resize(g, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
 
@@ -64,7 +55,12 @@ HARD_VARIANTS: tuple[Variant, ...] = (
     ("bilateral_clahe", lambda g, m: _bilateral_clahe(g)),
     ("clahe", lambda g, m: _clahe(g)),
     ("otsu", lambda g, m: _otsu(g)),
-    ("normalise", lambda g, m: _normalise(g)),
     ("upscale_sharpen", lambda g, m: sharpen(_upscale(g), 2.0, 1.5)),
     ("upscale_adaptive", lambda g, m: _adaptive(_upscale(g), 2 * m)),
+)
+
+# the variants also worth a read with zxing-cpp's global binarizer (the others are binary already,
+# or never read that way on the hard set)
+GLOBAL_TOO = frozenset(
+    {"denoise_sharpen", "sharpen", "clahe", "denoise_clahe", "bilateral_clahe", "upscale_sharpen"}
 )

@@ -57,6 +57,28 @@ def _hard_figures(report: Report, cam: dict[str, Any]) -> None:
         report.add(Row(f"hard set decode rate, {dec}", "%", 100 * cam[f"hard_{dec}_rate"]))
     report.add(Row("hard set decode rate, bare zxing-cpp (default options)", "%", 100 * bare_rate))
     report.add(Row("hard set frame decode, bare zxing-cpp", "ms", bare_p50, cam["hard_bare_zxing_p99_ms"]))
+    if "holdout_zxing_rate" in cam:  # seed 1000: frames never looked at while tuning the hard pass
+        h_rate, h_bare = cam["holdout_zxing_rate"], cam["holdout_bare_zxing_rate"]
+        report.figures["hard_holdout_decode_rate"] = h_rate
+        report.figures["hard_holdout_bare_zxing_rate"] = h_bare
+        report.figures["hard_holdout_frame_decode_ms_p50"] = cam["holdout_zxing_p50_ms"]
+        report.figures["hard_holdout_bare_zxing_ms_p50"] = cam["holdout_bare_zxing_p50_ms"]
+        report.add(Row("held-out hard set decode rate, zxing chain", "%", 100 * h_rate,
+                       note=f"seed {cam['holdout_seed']}; bare zxing-cpp {100 * h_bare:.1f}%"))  # fmt: skip
+    if "hard_oracle_rejected" in cam:  # the oracle (sim.phone_oracle) refused these first draws
+        report.figures["hard_oracle_rejected"] = cam["hard_oracle_rejected"]
+        for kind, (refused, seen) in cam["hard_oracle_rejected_by_kind"].items():
+            report.figures[f"hard_oracle_rejected_{kind}"] = refused
+            report.figures[f"hard_oracle_first_draws_{kind}"] = seen
+        report.figures["hard_decode_rate_all"] = cam["hard_all_zxing_rate"]
+        report.figures["hard_bare_zxing_rate_all"] = cam["hard_all_bare_zxing_rate"]
+        all_rate = 100 * cam["hard_all_zxing_rate"]
+        report.add(Row("hard set decode rate, zxing chain, every first draw", "%", all_rate,
+                       note=f"before the oracle; it refused {cam['hard_oracle_rejected']}"))  # fmt: skip
+    if "holdout_oracle_rejected" in cam:
+        report.figures["hard_holdout_oracle_rejected"] = cam["holdout_oracle_rejected"]
+        report.figures["hard_holdout_decode_rate_all"] = cam["holdout_all_zxing_rate"]
+        report.figures["hard_holdout_bare_zxing_rate_all"] = cam["holdout_all_bare_zxing_rate"]
     chain, bare = cam["hard_by_kind"]["zxing"], cam["hard_by_kind"]["bare_zxing"]
     for kind, (read, seen) in chain.items():
         report.figures[f"hard_kind_rate_{kind}"] = read / seen

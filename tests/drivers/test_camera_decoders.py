@@ -34,9 +34,9 @@ class CountingDecoder:
         self.name = name
         self.calls = 0
 
-    def read(self, gray: np.ndarray) -> Seen:
+    def read(self, gray: np.ndarray, global_threshold: bool = False) -> Seen:
         self.calls += 1
-        return self.inner.read(gray)
+        return self.inner.read(gray, global_threshold)
 
 
 @pytest.mark.parametrize("name", DECODERS)
@@ -47,6 +47,13 @@ def test_each_decoder_reads_clean_codes(name: str) -> None:
         assert chain.decode(frame).texts == [text]
         assert chain.decode(rotated(frame, 25 + 40 * i)).texts == [text]
         assert chain.decode(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)).texts == [text]
+
+
+@pytest.mark.parametrize("name", DECODERS)
+def test_each_decoder_also_reads_with_one_threshold_for_the_whole_image(name: str) -> None:
+    decoder = make_decoder(name)
+    gray = cv2.cvtColor(synth.clean_frame(TEXTS[0], module_px=5), cv2.COLOR_BGR2GRAY)
+    assert [s.text for s in decoder.read(gray, global_threshold=True).symbols] == [TEXTS[0]]
 
 
 def test_zxing_with_the_hard_pass_decodes_99_percent_of_degraded_frames() -> None:

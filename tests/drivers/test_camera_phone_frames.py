@@ -31,6 +31,10 @@ CASES = [
     (["cut_edge", "low_light"], 1),
     (["small", "motion_blur"], 6),
     (["small", "low_light"], 3),
+    # a tilted code cut by the edge: the crop around its finders misses the stretched far corner
+    (["cut_edge", "perspective", "motion_blur"], 0),
+    # bloom over a small code: read with one threshold for the whole view (zxing's global binarizer)
+    (["small", "bloom"], 0),
 ]
 
 
