@@ -10,6 +10,7 @@ import random
 from collections.abc import Iterator
 from typing import Any
 
+from collector import partitions
 from collector.db import Database, ckey
 from pos import chain
 
@@ -68,6 +69,9 @@ def payment_rows(
 def fill_payments(
     db: Database, n: int, terminals: int, wallets: int, now: int, span_s: int = 30 * 86400
 ) -> None:
+    if db.layout == "partitioned":  # PostgreSQL: the months the rows were stored in
+        with db.write() as tx:
+            partitions.ensure(tx, now - span_s, ahead=(span_s // (28 * 86400)) + 2)
     _insert(db, f"entries ({', '.join(ENTRY_COLUMNS)})", payment_rows(n, terminals, wallets, now, span_s))
     with db.write() as tx:
         tx.execute(
