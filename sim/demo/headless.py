@@ -107,4 +107,5 @@ def run(args: argparse.Namespace) -> int:
     run_site_story(base / "station", scheme, Wallet.issue(ed, ALG_EDDSA))
     n = getattr(args, "payments", DEFAULT_PAYMENTS)
     seed = getattr(args, "seed", None)
-    return run_story(base, scheme, n, seed=SEED if seed is None else seed) if n else 0
+    linger = bool(getattr(args, "linger", False))
+    return run_story(base, scheme, n, seed=SEED if seed is None else seed, linger=linger) if n else 0

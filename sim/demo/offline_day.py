@@ -19,6 +19,8 @@ day" takes seconds; the trust list in force was issued two days ago, as a real o
 from __future__ import annotations
 
 import random
+import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,9 +79,12 @@ def _provision(base: Path, scheme: Scheme, now: int) -> KeyStore:
     return store
 
 
-def run_story(base: Path, scheme: Scheme, n: int, say: Say = print, seed: int = SEED) -> int:
+def run_story(
+    base: Path, scheme: Scheme, n: int, say: Say = print, seed: int = SEED, *, linger: bool = False
+) -> int:
     """Tell the story; 0 when every step held, 1 when one did not (it says which). ``seed``
-    draws the link's faults and the day's payments: a failing seed replays exactly."""
+    draws the link's faults and the day's payments: a failing seed replays exactly. ``linger``
+    keeps the collector and its operator console up afterwards, until Ctrl-C or SIGTERM."""
     started = time.monotonic()
     now = int(time.time())
     say("\n--- A day offline, then a flaky link (real collector and sync on 127.0.0.1) ---")
@@ -92,7 +97,10 @@ def run_story(base: Path, scheme: Scheme, n: int, say: Say = print, seed: int = 
     try:
         net.start()
         _echo(net, say)
-        return _tell(net, terminal, scheme, n, now, say, started, seed)
+        told = _tell(net, terminal, scheme, n, now, say, started, seed)
+        if linger:
+            _linger(net, say)
+        return told
     finally:
         net.close()
         terminal.close()
@@ -138,6 +146,26 @@ def _tell(
     ok = _caught(net, terminal, plan.cheat, say) and ok
     say(f"story {'done' if ok else 'FAILED'} in {time.monotonic() - t0:.1f} s")
     return 0 if ok else 1
+
+
+def _linger(net: DemoNetwork, say: Say) -> None:
+    """Keep the collector (and so the operator console) up until Ctrl-C or SIGTERM."""
+    for line in net.console_lines():
+        say(line)
+    say("the collector and its operator console stay up: Ctrl-C to stop")
+    sys.stdout.flush()
+
+    def stop(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, stop)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        say("stopping the demo's collector")
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _verdict(d: Decision) -> str:

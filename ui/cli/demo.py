@@ -40,6 +40,10 @@ def register(sub: Any) -> None:
         "--payments", type=payments_count, default=DEFAULT_PAYMENTS, metavar="N",
         help=f"--headless: payments queued offline in the network story (default {DEFAULT_PAYMENTS:,})",
     )  # fmt: skip
+    p.add_argument(
+        "--linger", action="store_true",
+        help="--headless: keep the demo's collector and operator console up after the story, until Ctrl-C",
+    )  # fmt: skip
     p.add_argument("--seed", type=int, default=None, metavar="N",
                    help="--headless: the fault seed (a failing run replays)")  # fmt: skip
     p.set_defaults(handler=run_demo)
