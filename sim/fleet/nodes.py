@@ -44,7 +44,7 @@ class Node:
         self.work.mkdir(parents=True, exist_ok=True)
         with open(self.work / "collector.log", "wb") as log:
             self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=log, env=self.env)
-        line = _first_line(self.proc, timeout)
+        line = first_line(self.proc, timeout)
         if not line.startswith("collector listening on "):
             self.stop()
             raise RuntimeError(f"collector did not start ({line!r}); see {self.work / 'collector.log'}")
@@ -92,7 +92,8 @@ def tree_cpu_s(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _first_line(proc: subprocess.Popen[bytes], timeout: float) -> str:
+def first_line(proc: subprocess.Popen[bytes], timeout: float) -> str:
+    """The next line a child prints, or "" when none came within ``timeout`` (a thread reads)."""
     out: list[bytes] = []
 
     def read() -> None:

@@ -26,6 +26,7 @@ from pos.sync.enroll import enroll
 from pos.sync.settings import SyncSettings
 from pos.sync.transport import Backoff
 from pos.terminal import Terminal
+from sim.fleet.nodes import first_line
 from sim.scheme import Scheme
 from sim.wallet import Wallet
 
@@ -114,7 +115,7 @@ class CollectorProc:
         with open(self.workdir / f"collector-{self.starts}.log", "wb") as log:
             self.starts += 1
             self.proc = subprocess.Popen(self.argv(), stdout=subprocess.PIPE, stderr=log, env=self.environ)
-        line = _readline(self.proc, timeout)
+        line = first_line(self.proc, timeout)
         if not line.startswith("collector listening on "):
             self.kill()
             raise RuntimeError(f"collector did not start: {line!r}; see {self.workdir}")
@@ -167,17 +168,6 @@ class CollectorProc:
         self.start()
 
 
-def _readline(proc: subprocess.Popen[bytes], timeout: float) -> str:
-    out: list[bytes] = []
-
-    def read() -> None:
-        assert proc.stdout is not None
-        out.append(proc.stdout.readline())
-
-    t = threading.Thread(target=read, daemon=True)
-    t.start()
-    t.join(timeout)
-    return out[0].decode().strip() if out else ""
 
 
 @dataclass
