@@ -42,7 +42,7 @@ def internal_chain(batch: p.Batch) -> tuple[list[p.BatchRow], dict[str, Any] | N
     """The rows up to the first edited one, and the ``row_edited`` error if there is one."""
     prev = batch.prev
     for i, row in enumerate(batch.rows):
-        if row.chain_row(prev).hash() != row.hash:
+        if row.chain_hash(prev) != row.hash:
             return batch.rows[:i], {
                 "error": "row_edited", "seq": row.seq,
                 "detail": "the row's fields do not hash to its hash",

@@ -43,17 +43,25 @@ class Verdict:
     until: int | None = None  # the certificate's exp: its (wallet id, counter) claims end then
 
 
-def judge(row: BatchRow, trust: TrustList | None, policy: Policy, uploader: str) -> Verdict:
-    """One row's verdict, with the offline limit of its certificate when accepted."""
+_NO_STATE = TerminalState()  # the collector holds no terminal's journal facts (frozen: shared)
+
+
+def judge(
+    row: BatchRow, trust: TrustList | None, policy: Policy, uploader: str, keys: KeySnapshot | None = None
+) -> Verdict:
+    """One row's verdict, with the offline limit of its certificate when accepted.
+
+    ``keys``: the snapshot of ``trust`` made once for a run of rows (frozen, so shared)."""
     if row.kind == "reversal":
         return Verdict(REVERSAL)
     if row.kind != "payment":
         return Verdict(IGNORED, "not_a_payment")
     if row.token is None:
         return Verdict(REJECTED, "no_token")
-    keys = KeySnapshot(trust, None)
+    if keys is None or keys.trust is not trust:
+        keys = KeySnapshot(trust, None)
     try:
-        check_clock_and_lists(keys, row.time, policy, TerminalState())
+        check_clock_and_lists(keys, row.time, policy, _NO_STATE)
         token = parse_token(row.token)
         if token.cert.wallet_id != row.wallet_id or token.counter != row.counter or token.mode != row.mode:
             return Verdict(REJECTED, "row_token_mismatch")
@@ -64,7 +72,7 @@ def judge(row: BatchRow, trust: TrustList | None, policy: Policy, uploader: str)
             terminal_id=uploader,
             challenge=token.challenge if token.mode == MODE_NFC else None,
         )
-        check_token(token, keys, request, policy, TerminalState())
+        check_token(token, keys, request, policy, _NO_STATE)
     except Decline as d:
         return Verdict(REJECTED, d.reason)
     return Verdict(ACCEPTED, None, token.cert.offline_limit, token.cert.exp)
@@ -79,13 +87,15 @@ class Reverifier:
             ThreadPoolExecutor(self.threads, thread_name_prefix="verify") if self.threads > 1 else None
         )
 
-    def verdict(self, row: BatchRow, uploader: str) -> Verdict:
+    def verdict(self, row: BatchRow, uploader: str, keys: KeySnapshot | None = None) -> Verdict:
+        """``keys``: the snapshot of the trust list in force at ``row.time``, when known."""
         # Several request threads may verify at once, and pos.tokens and pos.verify memoise
         # certificates in plain dicts: two threads evicting together can raise KeyError or
         # RuntimeError. The functions are pure, so try again.
         for attempt in range(_RETRIES):
             try:
-                return judge(row, self.lists.trust_at(row.time), self.policy, uploader)
+                trust = keys.trust if keys is not None else self.lists.trust_at(row.time)
+                return judge(row, trust, self.policy, uploader, keys)
             except (KeyError, RuntimeError):
                 if attempt == _RETRIES - 1:
                     raise
@@ -95,12 +105,23 @@ class Reverifier:
         """A large batch is verified in interleaved slices on threads: the signature maths
         releases the GIL, so one terminal's drain uses every core too."""
         if self._pool is None or len(rows) < THREADS_FROM_ROWS:
-            return [self.verdict(r, uploader) for r in rows]
+            return self._run(rows, uploader)
         n = self.threads
-        parts = list(self._pool.map(lambda i: [self.verdict(r, uploader) for r in rows[i::n]], range(n)))
+        parts = list(self._pool.map(lambda i: self._run(rows[i::n], uploader), range(n)))
         out: list[Verdict] = [None] * len(rows)  # type: ignore[list-item]
         for i, part in enumerate(parts):
             out[i::n] = part
+        return out
+
+    def _run(self, rows: list[BatchRow], uploader: str) -> list[Verdict]:
+        """The rows' verdicts in order, one key snapshot per trust list in force (not per row)."""
+        out: list[Verdict] = []
+        keys: KeySnapshot | None = None
+        for row in rows:
+            trust = self.lists.trust_at(row.time)
+            if keys is None or keys.trust is not trust:
+                keys = KeySnapshot(trust, None)
+            out.append(self.verdict(row, uploader, keys))
         return out
 
     def close(self) -> None:

@@ -32,12 +32,9 @@ class RowFields:
     terminal_id: str
     token_digest: bytes
 
-
-@dataclass(frozen=True, slots=True)
-class Row(RowFields):
-    prev_hash: bytes
-
-    def hash(self) -> bytes:
+    def chain_hash(self, prev_hash: bytes) -> bytes:
+        """The hash of these fields chained to ``prev_hash`` (``Row(..., prev_hash).hash()``,
+        without building the row: the collector checks every uploaded row this way)."""
         body = cbor2.dumps(
             [
                 ROW_DOMAIN,
@@ -51,11 +48,19 @@ class Row(RowFields):
                 self.mode,
                 self.terminal_id,
                 self.token_digest,
-                self.prev_hash,
+                prev_hash,
             ],
             canonical=True,
         )
         return hashlib.sha256(body).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class Row(RowFields):
+    prev_hash: bytes
+
+    def hash(self) -> bytes:
+        return self.chain_hash(self.prev_hash)
 
 
 def head_message(seq: int, row_hash: bytes) -> bytes:
