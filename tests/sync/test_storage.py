@@ -211,7 +211,8 @@ def test_an_unpartitioned_postgres_database_keeps_working_with_its_claims_backfi
     """A database made by an older collector: entries unpartitioned, no claims table."""
     import psycopg
 
-    from collector.db import _TYPES, ENTRIES_SQLITE
+    from collector.schema import ENTRIES_SQLITE
+    from collector.schema import TYPES as _TYPES
 
     url = pg_cluster.new_database()
     w = env.wallet()
