@@ -62,6 +62,8 @@ class DemoApp(PosApp):
     def _news(self) -> bool:
         """Show what the network did since the last look (any thread); False when nothing. Held
         while a result is up, so a notice never covers it; shown once the result is gone."""
+        if not self.screen_stack:  # the app is shutting down: this timer may tick once more
+            return False
         if isinstance(self.screen, ResultScreen):
             return False
         demo = self.ctx.extra_keys
