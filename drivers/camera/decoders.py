@@ -18,8 +18,9 @@ upscaling of small codes, inverted for dark-mode codes and padded for codes cut 
 (zxing-cpp's global binarizer, Otsu for the others; stage names ending ``_global``): glare, bloom
 and the halos of a sharpened small code defeat the local one. A region that is the whole frame,
 or a code that reaches the edge, is padded all round first: perspective stretches a cut code's
-far corner past any crop its finders suggest. A frame with no code so costs one decoder call plus
-the finder check; see ``scripts/bench_camera.py``.
+far corner past any crop its finders suggest. Last, on its own CPU budget, a small code's grid is
+fitted and its modules redrawn clean (``sampler``). A frame with no code so costs one decoder call
+plus the finder check; see ``scripts/bench_camera.py``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from drivers.camera import rescue
+from drivers.camera import rescue, sampler
 from drivers.camera.finders import FINDER_SCALE, finder_scan
 from drivers.camera.variants import GLOBAL_TOO, HARD_VARIANTS
 
@@ -266,17 +267,23 @@ class FrameDecoder:
 
     ``hard="auto"`` runs the hard pass only on QR-like frames; ``"always"`` also on frames where
     nothing QR-like was seen (still images, where time matters less); ``"never"`` skips it.
-    ``budget_ms`` caps the CPU time (of the calling thread) one frame's hard pass may take.
+    ``budget_ms`` and ``grid_budget_ms`` (0: off) cap the thread CPU of its hard pass and ``sampler``.
     """
 
     def __init__(
-        self, decoder: Decoder | str = "zxing", *, hard: str = "auto", budget_ms: float = 60.0
+        self,
+        decoder: Decoder | str = "zxing",
+        *,
+        hard: str = "auto",
+        budget_ms: float = 60.0,
+        grid_budget_ms: float = 150.0,
     ) -> None:
         if hard not in ("auto", "always", "never"):
             raise ValueError(f"hard must be auto, always or never, not {hard!r}")
         self.decoder = make_decoder(decoder) if isinstance(decoder, str) else decoder
         self.hard = hard
         self.budget_ms = budget_ms
+        self.grid_budget_ms = grid_budget_ms
 
     @property
     def name(self) -> str:
@@ -315,7 +322,22 @@ class FrameDecoder:
             if (time.thread_time() - cpu_start) * 1000 > self.budget_ms:
                 log.debug("hard pass stopped after %s: over %.0f ms of CPU", name, self.budget_ms)
                 break
+        for name, image in self._grid_views(gray, unread, finders, regions):
+            if found := self.decoder.read(image).symbols:
+                return FrameResult([s.text for s in found], f"hard:{name}", True)
         return FrameResult(candidate=candidate)
+
+    def _grid_views(
+        self, gray: np.ndarray, unread: list[Box], finders: list[Box], regions: list[Box]
+    ) -> Iterator[tuple[str, np.ndarray]]:
+        """The last try, for a small code only (``sampler``), on its own CPU budget."""
+        finder_px = float(np.median([max(b[2], b[3]) for b in finders])) if finders else 0.0
+        fine = 0 < finder_px < 7 * sampler.MAX_MODULE_PX
+        box = hard_region(unread, finders, gray.shape)[0] if fine else None
+        boxes = ([box] if box else []) + sorted(regions, key=lambda b: -b[2] * b[3])
+        if boxes and self.grid_budget_ms > 0:
+            deadline = time.thread_time() + self.grid_budget_ms / 1000
+            yield from sampler.grid_views(gray, boxes, deadline=deadline)
 
     def _variants(
         self, gray: np.ndarray, unread: list[Box], finders: list[Box], regions: list[Box]
