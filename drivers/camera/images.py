@@ -99,7 +99,7 @@ def decode_image_bytes(data: bytes, decoder: Decoder | str = "zxing") -> bytes |
     img = load_image(data)
     if img is None:
         return None
-    chain = FrameDecoder(decoder, hard="always", budget_ms=1000)
+    chain = FrameDecoder(decoder, hard="always", budget_ms=1000, grid_budget_ms=1000)
     tries = [img]
     long_side = max(img.shape[:2])
     if long_side > WORK_SIDE:
