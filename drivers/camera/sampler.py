@@ -1,17 +1,19 @@
 """The hard pass's last try for a small code: find its grid, sample its modules, redraw it clean.
 
-    for name, image in grid_views(gray, boxes, budget_s=0.06): decoder.read(image)
+    for name, image in grid_views(gray, boxes, deadline=time.thread_time() + 0.15):
+        decoder.read(image)
 
 At 1.9-2.5 camera pixels per module a blurred code still holds its information (a module's
 centre is darker or lighter than its neighbours), but a decoder must find the grid from finder
 patterns of 13-18 px, and zxing-cpp misses it by a third of a module at the far corner. Here the
-crop around the code is upscaled, the finder patterns are found in both polarities (a dark ring,
-a light ring, a dark core: a contour nested three deep), and every triple that makes a right
-angle with two equal sides gives a first grid (the versions its spacing allows). ``grid.refine``
-then fits the grid to everything a symbol of that version must hold (finders, timing, alignment
-and version patterns), and each module is sampled at its centre and thresholded locally
-(``grid.clean_codes``). The decoder reads the clean redraw, and its error correction decides:
-a wrong grid gives no text, not a wrong one.
+finder patterns in a crop around the code are found by correlating finder templates (a few sizes,
+upright and at 45 degrees; a light-on-dark finder correlates negatively: both polarities in one
+pass), and every triple of them making a right angle with two about equal sides gives first grids
+(one per version its spacing allows), scored against what a symbol of that version must hold
+(``grid.pattern_score``). The best few are fitted to the whole symbol (``grid.refine``), each
+module is sampled at its centre and thresholded locally, and the clean redraws
+(``grid.clean_codes``) go to the decoder, whose error correction decides: a wrong grid gives no
+text, not a wrong one.
 """
 
 from __future__ import annotations
@@ -27,23 +29,20 @@ import numpy as np
 from drivers.camera import grid as qr
 
 Box = tuple[int, int, int, int]
-Finder = tuple[float, float, float]  # centre x, y (frame px), module size (frame px)
+Finder = tuple[float, float, float]  # centre x, y (crop px), module size (px)
 
-UPSCALE = 2.0
 MAX_CROP = 400  # frame pixels a side: a small code is 120-200 px
-MAX_FINDERS = 6
+MAX_MODULE_PX = 3.2  # codes of larger modules are left to the rest of the hard pass
+SCALES = (1.9, 2.35, 2.85)  # module sizes (px) of the finder templates
+ANGLES = (0.0, 45.0)  # in-plane rotations of the templates
+MIN_MATCH = 0.45  # normalised correlation of a finder found
+EDGE = 12  # pixels of border added before matching: a cut code's finder may touch the edge
+MAX_FINDERS = 6  # per polarity, best first
 MAX_TRIPLES = 12
+MAX_VERSIONS = 5
 SHORTLIST, REFINED = 4, 2  # grids refined coarsely, then finely, per crop
 COARSE, FINE = (1.0, 0.5), (0.25, 0.12, 0.06)  # refinement steps, modules
-MAX_VERSIONS = 5
 MIN_SCORE = 0.4  # a refined grid that agrees less with the function patterns is not a code
-
-
-SCALES = (1.9, 2.35, 2.85)  # module sizes (frame px) of the finder templates
-MAX_MODULE_PX = 3.2  # codes of larger modules are left to the rest of the hard pass
-ANGLES = (0.0, 45.0)  # in-plane rotations of the templates
-MIN_MATCH = 0.45
-EDGE = 12  # pixels of border added before matching  # normalised correlation of a finder found
 
 
 @functools.lru_cache(maxsize=32)
