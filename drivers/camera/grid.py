@@ -1,18 +1,18 @@
 """A QR symbol's module grid, fitted to the picture, and its modules sampled and redrawn clean.
 
-    grid = fit_grid(blurred, initial_corners, version, dark=False)   # refine a first guess
-    image = clean_code(gray, grid)                                     # one of the clean redraws
+    grid = refine(blurred, Grid(version, first_corners), sign, module_px)  # fit a first guess
+    for image in clean_codes(gray, grid, sign): decoder.read(image)       # the clean redraws
 
 A grid is the homography from module coordinates (0..n on each axis, n = 17 + 4 x version) to
 frame pixels, held as the frame positions of the symbol's four corners. What is known of a symbol
 before reading it (its *function patterns*: the three finders and their light separators, the
 timing row and column, the alignment patterns, the version information of version 7 and up, the
-dark module) is where the fit looks: the four corners are moved, one coordinate at a time, in
-steps from half a module down to a twentieth, to where the samples at those modules' centres
-agree best with what they must be. Then every module is sampled at its centre, thresholded
-against the mean of the samples around it (a glare band or bloom moves the threshold with it),
-and drawn as a crisp upright code with its function patterns redrawn as they must be; zxing-cpp
-or any other decoder reads that and checks the error correction (``sampler``).
+dark module) is where the fit looks: the corners are moved, one coordinate at a time, in steps
+from a module down to a sixteenth, to where the samples at those modules' centres agree best
+with what they must be. Then every module is sampled at its centre, thresholded against the mean
+of the samples around it (a glare band or bloom moves the threshold with it), and drawn as a
+crisp upright code with its function patterns redrawn as they must be; zxing-cpp or any other
+decoder reads that and checks the error correction (``sampler``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 
 PX = 4  # pixels per module of a clean redraw
 QUIET = 4  # modules of quiet zone around it
-STEPS = (0.5, 0.25, 0.12, 0.06)  # the fit's steps, in modules
+STEPS = (1.0, 0.5, 0.25, 0.12, 0.06)  # the fit's steps, in modules (``sampler`` splits them)
 SETTINGS = ((21, 0.5, 4), (15, 1.0, 8), (9, 0.5, 8), (21, 0.0, 4))  # (window, equalise, neighbours)
 _KERNELS = {
     4: np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], np.float32),
@@ -114,16 +114,12 @@ class Grid:
         return cv2.perspectiveTransform(pts, self.homography()).reshape(self.n, self.n, 2)
 
 
-def corners_from_points(module_pts: np.ndarray, frame_pts: np.ndarray, version: int) -> np.ndarray:
-    """The four corners of the affine (3 points) or projective (4) map through the given points."""
+def affine_corners(module_pts: np.ndarray, frame_pts: np.ndarray, version: int) -> np.ndarray:
+    """The four corners of the affine map taking three points in module coordinates to the frame."""
     n = float(side(version))
     square = np.array([[(0, 0)], [(n, 0)], [(n, n)], [(0, n)]], np.float32)
-    src, dst = np.asarray(module_pts, np.float32), np.asarray(frame_pts, np.float32)
-    if len(src) == 3:
-        m = cv2.getAffineTransform(src, dst)
-        return cv2.transform(square, m).reshape(4, 2)
-    h = cv2.getPerspectiveTransform(src, dst)
-    return cv2.perspectiveTransform(square, h).reshape(4, 2)
+    m = cv2.getAffineTransform(np.asarray(module_pts, np.float32), np.asarray(frame_pts, np.float32))
+    return cv2.transform(square, m).reshape(4, 2)
 
 
 def sample(gray: np.ndarray, xy: np.ndarray) -> np.ndarray:

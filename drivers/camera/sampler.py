@@ -149,7 +149,7 @@ def initial_grid(tri: tuple[Finder, Finder, Finder], version: int) -> qr.Grid:
     n = qr.side(version)
     module_pts = [(3.5, 3.5), (n - 3.5, 3.5), (3.5, n - 3.5)]
     frame_pts = [f[:2] for f in tri]
-    return qr.Grid(version, qr.corners_from_points(np.array(module_pts), np.array(frame_pts), version))
+    return qr.Grid(version, qr.affine_corners(np.array(module_pts), np.array(frame_pts), version))
 
 
 def crops(gray: np.ndarray, boxes: list[Box]) -> list[Box]:
