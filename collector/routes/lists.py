@@ -6,6 +6,8 @@ deny list the terminal was served (``collector.terminal_auth``), since it binds 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -24,6 +26,20 @@ def _not_modified(request: Request, etag: str) -> bool:
     return any(t.strip() in (etag, "*") for t in inm.split(",")) if inm else False
 
 
+def _query(request: Request) -> Mapping[str, str]:
+    """The query's fields; a plain one (``have=12``, every poll's) split here without
+    Starlette's general parse, one with escapes or ``+`` through it."""
+    qs: bytes = request.scope["query_string"]
+    if b"%" in qs or b"+" in qs:
+        return request.query_params
+    out: dict[str, str] = {}
+    for field in qs.decode("latin-1").split("&"):
+        if field:
+            name, _, value = field.partition("=")
+            out[name] = value  # the last of a repeated name, as QueryParams.get
+    return out
+
+
 async def trust(request: Request) -> Response:
     lst = await run_in_threadpool(served(request).lists.trust)
     if lst is None:
@@ -37,11 +53,12 @@ async def trust(request: Request) -> Response:
 
 async def deny(request: Request) -> Response:
     ctx = served(request)
-    have_arg = request.query_params.get("have")
+    query = _query(request)
+    have_arg = query.get("have")
     if have_arg is not None and not (have_arg.isascii() and have_arg.isdigit()):
         raise ctx.collector.reject(400, "bad_have", "have is the seq of the list in force")
     have = int(have_arg) if have_arg is not None else None
-    full = request.query_params.get("full") == "1"
+    full = query.get("full") == "1"
     wants_delta = p.DENY_DELTA_TYPE in request.headers.get("accept", "")
     # a terminal holding the newest list is answered from memory, without a thread hop
     answer = ctx.lists.deny_known(have, full or not wants_delta)
