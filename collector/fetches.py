@@ -7,11 +7,15 @@ the signature and notes a terminal's time at most once per ``EVERY_S`` (the flee
 minutes; a terminal polling every 60 s costs one check in five polls), and the noted times are
 written together, one statement per ``FLUSH_S`` for all of them, by a thread of the serving
 process (a stop loses at most that second of fetch times, which the next poll writes again).
+The serving processes of one node share the noted times (``share_between_processes``, before
+they are forked), so a terminal costs one check per ``EVERY_S`` per node, not per process.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import mmap
 import threading
 import time
 
@@ -32,6 +36,34 @@ _UPSERT = (
 )
 
 
+_shared: list[memoryview] = []  # the node's table of noted times, when its processes share one
+
+
+def share_between_processes(slots: int = 1 << 18) -> None:
+    """Note fetch times in memory that processes forked after this call share: one 64-bit word
+    per slot, a 32-bit tag of the terminal id and the 32-bit time (one aligned store, so a
+    reader never sees half of it). Two ids in one slot evict each other: an extra check, never
+    a skipped one for an id that was not noted."""
+    _shared[:] = [memoryview(mmap.mmap(-1, 8 * slots)).cast("Q")]
+
+
+def _slot(tid: str) -> tuple[memoryview, int, int] | None:
+    if not _shared:
+        return None
+    h = int.from_bytes(hashlib.blake2b(tid.encode(), digest_size=8).digest(), "little")
+    table = _shared[0]
+    return table, (h >> 32) % len(table), h & 0xFFFFFFFF
+
+
+def _noted_at(tid: str) -> float:
+    where = _slot(tid)
+    if where is None:
+        return _last.get(tid, 0.0)
+    table, i, tag = where
+    word = table[i]
+    return float(word & 0xFFFFFFFF) if word >> 32 == tag else 0.0
+
+
 def due(tid: str | None, now: float | None = None) -> bool:
     """Whether ``tid``'s fetch time is older here than ``EVERY_S`` (the id is only claimed yet:
     ``note`` runs after the signature check)."""
@@ -39,7 +71,7 @@ def due(tid: str | None, now: float | None = None) -> bool:
         return False
     now = time.time() if now is None else now
     with _lock:
-        return now - _last.get(tid, 0.0) >= EVERY_S
+        return now - _noted_at(tid) >= EVERY_S
 
 
 def note(db: Database, tid: str, now: float | None = None) -> None:
@@ -47,11 +79,16 @@ def note(db: Database, tid: str, now: float | None = None) -> None:
     ``FLUSH_S`` by this process's writer thread."""
     now = time.time() if now is None else now
     with _lock:
-        if now - _last.get(tid, 0.0) < EVERY_S:
+        if now - _noted_at(tid) < EVERY_S:
             return
-        if len(_last) >= _MAX_REMEMBERED:
-            _last.clear()
-        _last[tid] = now
+        where = _slot(tid)
+        if where is not None:
+            table, i, tag = where
+            table[i] = tag << 32 | (int(now) & 0xFFFFFFFF)
+        else:
+            if len(_last) >= _MAX_REMEMBERED:
+                _last.clear()
+            _last[tid] = now
         _pending[tid] = int(now)
         if not _writer or not _writer[0].is_alive():
             _writer[:] = [threading.Thread(target=_write_every, args=(db,), name="fetch-times", daemon=True)]

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from collector import fetches
 from collector.app import DEFAULT_MAX_BODY, create_app
 from collector.connections import ConnectionLimits, guarded_protocol
 from collector.counters import RejectCounter
@@ -236,6 +237,7 @@ def serve(opts: ServeOptions) -> int:
     if n == 1:
         _run_server(opts, sock, rejects)
         return 0
+    fetches.share_between_processes()  # one fetch-time check per terminal per node, not per process
     return _supervise(opts, sock, rejects, n)
 
 

@@ -5,11 +5,14 @@ terminal id, unsigned, badly signed or signed by another terminal, never records
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 import httpx
 
+from collector import fetches
+from collector.db import Database
 from pos.sync.lists import list_auth_headers
 from pos.wire import protocol as p
 from tests.sync.attacker import Attacker
@@ -47,3 +50,33 @@ def test_signed_poll_records_its_fetch_time_and_a_claimed_id_never_does(
     assert (_fetched_at(view, honest.tid) or 0) >= now - 1
     time.sleep(1.5)  # a flush after the forged polls has run
     assert _fetched_at(view, victim.tid) is None
+
+
+def test_serving_processes_of_a_node_share_the_noted_fetch_times(tmp_path: Path) -> None:
+    """A fetch noted by one forked serving process is not checked again by its sibling within
+    ``EVERY_S``: one signature check per terminal per node, not per process."""
+    fetches.share_between_processes(slots=1024)
+    try:
+        now = time.time()
+        assert fetches.due("T-SHARED", now)
+        pid = os.fork()
+        if pid == 0:  # a sibling serving process notes the checked fetch
+            code = 0
+            try:
+                db = Database(f"sqlite:///{tmp_path / 'c.db'}")
+                fetches.note(db, "T-SHARED", now)
+                fetches.flush(db)
+            except BaseException:  # noqa: BLE001 - the exit status tells the parent
+                code = 1
+            finally:
+                os._exit(code)
+        assert os.waitpid(pid, 0)[1] == 0
+        assert not fetches.due("T-SHARED", now + 1)
+        assert fetches.due("T-SHARED", now + fetches.EVERY_S)
+        assert fetches.due("T-OTHER", now + 1)
+        db = Database(f"sqlite:///{tmp_path / 'c.db'}")
+        with db.read() as tx:
+            assert tx.one("SELECT at FROM list_fetches WHERE terminal_id = 'T-SHARED'")[0] == int(now)
+        db.close()
+    finally:
+        fetches._shared.clear()
