@@ -30,6 +30,7 @@ _pending: dict[str, int] = {}  # terminal id -> fetch time, checked and waiting 
 _lock = threading.Lock()
 _MAX_REMEMBERED = 100_000
 _writer: list[threading.Thread] = []  # this process's flushing thread, started at the first note
+_target: list[Database] = []  # the database of the latest note (one per serving process)
 _UPSERT = (
     "INSERT INTO list_fetches (terminal_id, at) VALUES (?, ?)"
     " ON CONFLICT (terminal_id) DO UPDATE SET at = excluded.at"
@@ -90,8 +91,9 @@ def note(db: Database, tid: str, now: float | None = None) -> None:
                 _last.clear()
             _last[tid] = now
         _pending[tid] = int(now)
+        _target[:] = [db]
         if not _writer or not _writer[0].is_alive():
-            _writer[:] = [threading.Thread(target=_write_every, args=(db,), name="fetch-times", daemon=True)]
+            _writer[:] = [threading.Thread(target=_write_every, name="fetch-times", daemon=True)]
             _writer[0].start()
 
 
@@ -112,10 +114,10 @@ def flush(db: Database) -> int:
     return len(rows)
 
 
-def _write_every(db: Database) -> None:
+def _write_every() -> None:
     while True:
         time.sleep(FLUSH_S)
         try:
-            flush(db)
+            flush(_target[0])
         except Exception:  # storage down: the rows wait for the next round
             log.exception("could not record list fetch times")

@@ -6,17 +6,24 @@ terminal id, unsigned, badly signed or signed by another terminal, never records
 from __future__ import annotations
 
 import os
+import socket
+import threading
 import time
 from pathlib import Path
 
 import httpx
+import pytest
+import uvicorn
 
 from collector import fetches
+from collector.app import create_app
 from collector.db import Database
+from collector.lists import Lists, ListSigner
+from collector.service import Collector, Settings
 from pos.sync.lists import list_auth_headers
 from pos.wire import protocol as p
 from tests.sync.attacker import Attacker
-from tests.sync.harness import CollectorProc, View
+from tests.sync.harness import OPERATOR_TOKEN, CollectorProc, View, make_scheme
 
 DENY = "/v1/lists/deny"
 
@@ -80,3 +87,54 @@ def test_serving_processes_of_a_node_share_the_noted_fetch_times(tmp_path: Path)
         db.close()
     finally:
         fetches._shared.clear()
+
+
+def test_a_due_fetch_of_a_known_terminal_is_checked_in_the_event_loop_and_forgeries_record_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once a terminal's signed poll was checked in a process (its key is cached there), a
+    later poll whose fetch time is due is checked without a thread hop; a forged one, claiming
+    that terminal's id with a bad or another terminal's signature, still records nothing."""
+    monkeypatch.setattr(fetches, "EVERY_S", 0)  # every poll's fetch time is due
+    monkeypatch.setattr(fetches, "FLUSH_S", 0.05)
+    env = make_scheme(tmp_path / "scheme")
+    db = Database(f"sqlite:///{tmp_path / 'collector.db'}")
+    lists = Lists(db, env.root, ListSigner.from_scheme_dir(env.scheme.dir))
+    lists.import_list(env.trust_list.read_bytes())
+    lists.import_list(env.deny_list.read_bytes())
+    collector = Collector(db, lists, Settings(operator_token=OPERATOR_TOKEN))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(create_app(collector), log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            time.sleep(0.02)
+        honest = Attacker(tmp_path / "honest", url, "T-KNOWN")
+        other = Attacker(tmp_path / "other", url, "T-OTHER")
+        assert honest.fetch_deny_list().status_code == 200  # checked in a thread; the key is cached
+        assert collector.key_is_cached(honest.tid)
+        time.sleep(0.3)
+        with db.write() as tx:
+            tx.execute("DELETE FROM list_fetches")
+        now = int(time.time())
+        forged = [
+            {p.HDR_TERMINAL: honest.tid, p.HDR_TIME: str(now), p.HDR_SIGNATURE: "00" * p.SIG_LEN},
+            {**list_auth_headers(other.identity, other.tid, DENY, now), p.HDR_TERMINAL: honest.tid},
+        ]
+        with httpx.Client(base_url=url, trust_env=False, timeout=10) as c:
+            for headers in forged:
+                assert c.get(DENY, headers=headers).status_code == 200
+        time.sleep(0.3)
+        with db.read() as tx:
+            assert tx.all("SELECT terminal_id FROM list_fetches") == []
+        assert honest.fetch_deny_list().status_code == 200
+        time.sleep(0.3)
+        with db.read() as tx:
+            assert [r[0] for r in tx.all("SELECT terminal_id FROM list_fetches")] == [honest.tid]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        collector.close()
