@@ -86,7 +86,9 @@ def create_app(
     }
     app = Starlette(
         routes=[
-            *terminals.ROUTES, *lists.ROUTES, *site.ROUTES, *health.ROUTES,
+            # the lists first: a fleet's every-minute polls are most requests, and the router
+            # tries each route's pattern in turn (no two of these routes match one path)
+            *lists.ROUTES, *terminals.ROUTES, *site.ROUTES, *health.ROUTES,
             Mount("/console", routes=console_routes(), middleware=console_middleware()),
         ],
         exception_handlers=handlers,

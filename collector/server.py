@@ -14,8 +14,9 @@ With ``--listen HOST:0`` the port is chosen by the kernel and printed. TLS: ``--
 Listening on an address other than loopback without TLS prints a warning (terminals refuse plain
 http except to localhost, and the operator token would cross the network in the clear).
 
-Each server holds on its own against clients that never finish (``collector.connections``): a
-header deadline, a body deadline and a cap on connections per client address.
+Each server runs uvicorn's httptools protocol on uvloop and holds on its own against clients
+that never finish (``collector.connections``): a header deadline, a cap on header bytes, a body
+deadline and a cap on connections per client address.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from collector import fetches
 from collector.app import DEFAULT_MAX_BODY, create_app
 from collector.connections import ConnectionLimits, guarded_protocol
 from collector.counters import RejectCounter
@@ -147,6 +149,8 @@ def _run_server(opts: ServeOptions, sock: socket.socket, rejects: RejectCounter)
             metrics_token=opts.metrics_token,
         ),
         http=guarded_protocol(opts.limits),
+        loop="uvloop",
+        ws="none",  # an upgrade would hand the connection to a protocol without the guard
         log_level="warning",
         access_log=False,
         ssl_certfile=str(opts.tls_cert) if opts.tls_cert else None,
@@ -233,6 +237,7 @@ def serve(opts: ServeOptions) -> int:
     if n == 1:
         _run_server(opts, sock, rejects)
         return 0
+    fetches.share_between_processes()  # one fetch-time check per terminal per node, not per process
     return _supervise(opts, sock, rejects, n)
 
 

@@ -174,6 +174,10 @@ class Collector:
         """The key enrolled under ``tid`` (cached), or None."""
         return self._key_of(tid)
 
+    def key_is_cached(self, tid: str) -> bool:
+        """Whether ``enrolled_key(tid)`` answers without a database read."""
+        return tid in self._keys
+
     def _key_of(self, tid: str) -> ed25519.Ed25519PublicKey | None:
         key = self._keys.get(tid)
         if key is None:
