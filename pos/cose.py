@@ -72,7 +72,7 @@ def parse_sign1(data: bytes, *, packed_ids: bool = False) -> tuple[Sign1, Any]:
         raise CoseError("protected, payload and signature must be byte strings")
     if type(unprotected) is not dict:
         raise CoseError("unprotected header must be a map")
-    headers = cbor.loads(protected) if protected else {}
+    headers = _protected(protected)
     if type(headers) is not dict:
         raise CoseError("protected header must be a map")
     if HDR_CRIT in headers:
@@ -85,3 +85,22 @@ def parse_sign1(data: bytes, *, packed_ids: bool = False) -> tuple[Sign1, Any]:
         raise CoseError("protected alg missing or not an integer")
     body = cbor.loads(payload, packed_ids=packed_ids)
     return Sign1(protected, headers, payload, signature), body
+
+
+_PROTECTED_CACHE: dict[bytes, Any] = {}
+_PROTECTED_CACHE_SIZE = 64
+
+
+def _protected(raw: bytes) -> Any:
+    """The protected header decoded; memoised by its exact bytes (a pure function of them, and
+    every wallet's tokens carry the same few): only decodes that succeeded, read-only after."""
+    if not raw:
+        return {}
+    headers = _PROTECTED_CACHE.get(raw)
+    if headers is None:
+        headers = cbor.loads(raw)
+        if len(raw) <= 64:
+            if len(_PROTECTED_CACHE) >= _PROTECTED_CACHE_SIZE:
+                del _PROTECTED_CACHE[next(iter(_PROTECTED_CACHE))]
+            _PROTECTED_CACHE[raw] = headers
+    return headers
