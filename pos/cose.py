@@ -60,7 +60,7 @@ def parse_sign1(data: bytes, *, packed_ids: bool = False) -> tuple[Sign1, Any]:
 
     Raises ``CborError`` (or its subclass ``CoseError``) for anything malformed.
     """
-    obj = cbor.loads(data)
+    obj = cbor.loads(data, fast=True)
     if isinstance(obj, cbor.Tag):
         if obj.tag != TAG_SIGN1:
             raise CoseError(f"tag {obj.tag} is not COSE_Sign1")
@@ -83,7 +83,7 @@ def parse_sign1(data: bytes, *, packed_ids: bool = False) -> tuple[Sign1, Any]:
     alg = headers.get(HDR_ALG)
     if type(alg) is not int:
         raise CoseError("protected alg missing or not an integer")
-    body = cbor.loads(payload, packed_ids=packed_ids)
+    body = cbor.loads(payload, packed_ids=packed_ids, fast=True)
     return Sign1(protected, headers, payload, signature), body
 
 
@@ -98,7 +98,7 @@ def _protected(raw: bytes) -> Any:
         return {}
     headers = _PROTECTED_CACHE.get(raw)
     if headers is None:
-        headers = cbor.loads(raw)
+        headers = cbor.loads(raw, fast=True)
         if len(raw) <= 64:
             if len(_PROTECTED_CACHE) >= _PROTECTED_CACHE_SIZE:
                 del _PROTECTED_CACHE[next(iter(_PROTECTED_CACHE))]
