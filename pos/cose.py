@@ -101,6 +101,6 @@ def _protected(raw: bytes) -> Any:
         headers = cbor.loads(raw, fast=True)
         if len(raw) <= 64:
             if len(_PROTECTED_CACHE) >= _PROTECTED_CACHE_SIZE:
-                del _PROTECTED_CACHE[next(iter(_PROTECTED_CACHE))]
+                _PROTECTED_CACHE.clear()  # atomic: safe with verify threads parsing at once
             _PROTECTED_CACHE[raw] = headers
     return headers

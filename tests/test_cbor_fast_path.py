@@ -96,3 +96,16 @@ def test_any_document_and_any_one_byte_edit_of_it_decode_as_the_strict_decoder_d
         edited[at % len(edited)] = byte
         _same(bytes(edited))
         _same(data + bytes([byte]))
+
+
+def test_protected_headers_are_memoised_within_a_bound_and_decode_the_same() -> None:
+    from pos import cose
+
+    for kid in range(200):
+        raw = cbor2.dumps({1: -8, 4: kid.to_bytes(8, "big")})
+        assert cose._protected(raw) == {1: -8, 4: kid.to_bytes(8, "big")}
+        assert cose._protected(raw) == {1: -8, 4: kid.to_bytes(8, "big")}
+        assert len(cose._PROTECTED_CACHE) <= cose._PROTECTED_CACHE_SIZE
+    with pytest.raises(CborError):
+        cose._protected(b"\xa1\x01")  # a map missing its value: an error, never cached
+    assert b"\xa1\x01" not in cose._PROTECTED_CACHE
