@@ -47,6 +47,7 @@ from typing import Any
 
 from collector import partitions
 from collector.db import SCHEMA_LOCK_KEY, Database, Tx
+from collector.schema import ROW_TERMINAL_SQL, token_digest_sql
 
 GRACE_S = 7 * 86400
 COLUMNS = (
@@ -55,6 +56,10 @@ COLUMNS = (
     "ingested_at", "reversed_seq",
 )  # fmt: skip
 BYTES = frozenset({"wallet_id", "counter", "token_digest", "token", "hash"})
+# The file holds every column in full (the compact ones of ``collector.partitions`` filled in).
+_SELECT = ", ".join(
+    {"row_terminal_id": ROW_TERMINAL_SQL, "token_digest": token_digest_sql(True)}.get(c, c) for c in COLUMNS
+)
 SETTLEMENT_KEYS = ("terminal_id", "currency", "day", "count", "total", "reversed_count", "reversed_total")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
@@ -176,7 +181,7 @@ def _write(db: Database, tables: list[str], path: Path, header: dict[str, Any]) 
     with gzip.open(path, "wt", encoding="utf-8") as fh:
         fh.write(json.dumps(header, sort_keys=True) + "\n")
         for table in tables:
-            with db.stream(f"SELECT {', '.join(COLUMNS)} FROM {table} ORDER BY terminal_id, seq") as rows:
+            with db.stream(f"SELECT {_SELECT} FROM {table} ORDER BY terminal_id, seq") as rows:
                 for row in rows:
                     doc = {"type": "entry"}
                     for k, v in zip(COLUMNS, row, strict=True):

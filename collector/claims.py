@@ -17,6 +17,7 @@ from typing import Any
 
 from collector.db import Tx, ckey, cvalue
 from collector.reverify import Verdict
+from collector.schema import token_digest_sql
 from pos.wire import protocol as p
 
 ENTRY_COLUMNS = (
@@ -69,7 +70,8 @@ def claim(
         return {}, late
     found = tx.all(
         "SELECT c.terminal_id, c.seq, e.time, e.amount, e.currency, e.mode, c.wallet_id, c.counter,"
-        " e.token_digest, e.token FROM claims c LEFT JOIN entries e ON e.terminal_id = c.terminal_id"
+        f" {token_digest_sql(True, 'e')}, e.token FROM claims c"
+        " LEFT JOIN entries e ON e.terminal_id = c.terminal_id"
         " AND e.seq = c.seq AND e.ingested_at = c.ingested_at"
         " WHERE (c.wallet_id, c.counter) IN (SELECT * FROM unnest(?::bytea[], ?::bytea[]))",
         [[w for w, _ in taken], [ckey(c) for _, c in taken]],

@@ -18,12 +18,14 @@ from typing import IO, Any
 
 from collector.db import Database, cvalue
 from collector.judge import TERMINAL_FLAGS
+from collector.schema import ROW_TERMINAL_SQL, token_digest_sql
 
 
 def payments(db: Database, since: int = 0) -> Iterator[dict[str, Any]]:
     sql = (
-        "SELECT terminal_id, seq, time, wallet_id, counter, amount, currency, mode, row_terminal_id,"
-        " token_digest, ingested_at, reversed_seq FROM entries WHERE status = 'accepted'"
+        f"SELECT terminal_id, seq, time, wallet_id, counter, amount, currency, mode, {ROW_TERMINAL_SQL},"
+        f" {token_digest_sql(db.dialect == 'postgres')}, ingested_at, reversed_seq FROM entries"
+        " WHERE status = 'accepted'"
         " AND ingested_at >= ?"
         " ORDER BY ingested_at, terminal_id, seq"
     )

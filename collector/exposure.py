@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from collector.db import Tx, cvalue
+from collector.schema import token_digest_sql
 from pos.wire import protocol as p
 
 
@@ -41,7 +42,8 @@ def check_exposure(
             continue
         wid = bytes(wid)
         entries = tx.all(
-            "SELECT terminal_id, seq, time, amount, offline_limit, ingested_at, counter, token_digest"
+            "SELECT terminal_id, seq, time, amount, offline_limit, ingested_at, counter,"
+            f" {token_digest_sql(tx.pg)}"
             " FROM entries WHERE status = 'accepted' AND wallet_id = ? AND ingested_at > ?",
             (wid, first_time[wid] + margin),
         )

@@ -34,6 +34,7 @@ from collector.exposure import check_exposure
 from collector.judge import DENIED_LIST_HELD, SELF_DUPLICATE, flag
 from collector.marks import Marks
 from collector.reverify import ACCEPTED, REFUSED, REJECTED, REVERSAL, Verdict
+from collector.schema import token_digest_sql
 from pos.tokens import TYP_DENY_LIST
 from pos.wire import protocol as p
 
@@ -82,6 +83,7 @@ def store_payments(
         existing = _existing(tx, [(r.wallet_id, r.counter) for r in candidates])
     out: list[tuple[str, str | None]] = []
     rows: list[tuple[Any, ...]] = []
+    pg = tx.pg
     seen: dict[tuple[bytes, int], Any] = {}
     for row in new:
         v = verdicts[row.seq]
@@ -90,11 +92,14 @@ def store_payments(
             status, reason = refused.get(row.seq) or _decide(tid, row, existing, seen, events)
         _count(counters, status, reason)
         out.append((status, _answer(status, reason)))
+        # PostgreSQL stores the row's terminal id and token digest only where they say more
+        # than the row (``collector.partitions``); the digest was checked against the token.
+        row_tid = None if pg and row.terminal_id == tid else row.terminal_id
+        digest = None if pg and row.token is not None else row.token_digest
         rows.append(
             (
                 tid, row.seq, row.time, row.kind, row.wallet_id, ckey(row.counter), row.amount,
-                row.currency, row.mode, row.terminal_id, row.token_digest, row.token, row.hash, status,
-                reason, limit, now,
+                row.currency, row.mode, row_tid, digest, row.token, row.hash, status, reason, limit, now,
             )
         )  # fmt: skip
     if tx.pg:
@@ -223,7 +228,7 @@ def _reverse(tx: Tx, tid: str, row: p.BatchRow) -> bool:
     """Mark this terminal's accepted payment that a reversal row names; False if none."""
     cur = tx.execute(
         "UPDATE entries SET reversed_seq = ? WHERE terminal_id = ? AND kind = 'payment'"
-        " AND status = 'accepted' AND wallet_id = ? AND counter = ? AND token_digest = ?"
+        f" AND status = 'accepted' AND wallet_id = ? AND counter = ? AND {token_digest_sql(tx.pg)} = ?"
         " AND amount = ? AND reversed_seq IS NULL AND seq < ?",
         (row.seq, tid, row.wallet_id, ckey(row.counter), row.token_digest, row.amount, row.seq),
     )

@@ -139,6 +139,18 @@ CREATE INDEX IF NOT EXISTS entries_ingested ON entries (ingested_at);
 CREATE INDEX IF NOT EXISTS entries_pay_time ON entries (time, terminal_id, seq) WHERE status = 'accepted';
 """
 
+# PostgreSQL stores two columns of ``entries`` only where they differ from what the row holds
+# anyway (``collector.partitions``): readers take them through these expressions.
+ROW_TERMINAL_SQL = "coalesce(row_terminal_id, terminal_id)"
+
+
+def token_digest_sql(pg: bool, table: str = "") -> str:
+    """The stored payment's token digest: on PostgreSQL NULL when the token is stored (the
+    token's SHA-256, checked at ingest), so computed from it; on SQLite the column."""
+    t = f"{table}." if table else ""
+    return f"coalesce({t}token_digest, sha256({t}token))" if pg else f"{t}token_digest"
+
+
 TYPES = {
     "sqlite": {"BLOB": "BLOB", "INT": "INTEGER", "AUTOID": "INTEGER PRIMARY KEY AUTOINCREMENT"},
     "postgres": {

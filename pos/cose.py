@@ -60,7 +60,7 @@ def parse_sign1(data: bytes, *, packed_ids: bool = False) -> tuple[Sign1, Any]:
 
     Raises ``CborError`` (or its subclass ``CoseError``) for anything malformed.
     """
-    obj = cbor.loads(data)
+    obj = cbor.loads(data, fast=True)
     if isinstance(obj, cbor.Tag):
         if obj.tag != TAG_SIGN1:
             raise CoseError(f"tag {obj.tag} is not COSE_Sign1")
@@ -72,7 +72,7 @@ def parse_sign1(data: bytes, *, packed_ids: bool = False) -> tuple[Sign1, Any]:
         raise CoseError("protected, payload and signature must be byte strings")
     if type(unprotected) is not dict:
         raise CoseError("unprotected header must be a map")
-    headers = cbor.loads(protected) if protected else {}
+    headers = _protected(protected)
     if type(headers) is not dict:
         raise CoseError("protected header must be a map")
     if HDR_CRIT in headers:
@@ -83,5 +83,24 @@ def parse_sign1(data: bytes, *, packed_ids: bool = False) -> tuple[Sign1, Any]:
     alg = headers.get(HDR_ALG)
     if type(alg) is not int:
         raise CoseError("protected alg missing or not an integer")
-    body = cbor.loads(payload, packed_ids=packed_ids)
+    body = cbor.loads(payload, packed_ids=packed_ids, fast=True)
     return Sign1(protected, headers, payload, signature), body
+
+
+_PROTECTED_CACHE: dict[bytes, Any] = {}
+_PROTECTED_CACHE_SIZE = 64
+
+
+def _protected(raw: bytes) -> Any:
+    """The protected header decoded; memoised by its exact bytes (a pure function of them, and
+    every wallet's tokens carry the same few): only decodes that succeeded, read-only after."""
+    if not raw:
+        return {}
+    headers = _PROTECTED_CACHE.get(raw)
+    if headers is None:
+        headers = cbor.loads(raw, fast=True)
+        if len(raw) <= 64:
+            if len(_PROTECTED_CACHE) >= _PROTECTED_CACHE_SIZE:
+                _PROTECTED_CACHE.clear()  # atomic: safe with verify threads parsing at once
+            _PROTECTED_CACHE[raw] = headers
+    return headers

@@ -92,7 +92,26 @@ def test_time_range_keyset_page_walks_the_time_index_and_prunes_earlier_months(
     t0 = q["t0"]
     plan = _plan(db, sql, [t0, t0 + 86400, t0 - SKEW, t0 + 600, "T-0", 0])
     _uses_indexes(plan)
-    assert "time_terminal_id_seq" in plan and q["new"] in plan and q["old"] not in plan, plan
+    assert "_time_idx" in plan and q["new"] in plan and q["old"] not in plan, plan
+
+
+def test_console_newest_first_page_walks_the_time_index_backwards_and_sorts_only_within_a_second(
+    filled: tuple[Database, dict[str, Any]],
+) -> None:
+    """The console's own query (``collector.console.queries.payments.search``): the time index
+    is on ``time`` alone, so the order by (time, terminal_id, seq) is an incremental sort of the
+    rows of one second, never a sort of the range."""
+    db, q = filled
+    sql = (
+        "SELECT time, terminal_id, seq, amount FROM entries WHERE status = 'accepted' AND time >= ?"
+        " AND time < ? AND (time, terminal_id, seq) < (?, ?, ?)"
+        " ORDER BY time DESC, terminal_id DESC, seq DESC LIMIT ?"
+    )
+    t0 = q["t0"]
+    plan = _plan(db, sql, [t0 - 86400 * 20, t0 + 86400, t0, "T-5", 10**9, 51])
+    _uses_indexes(plan)
+    assert "_time_idx" in plan and "Backward" in plan, plan
+    assert "Incremental Sort" in plan or "Sort" not in plan, plan
 
 
 def test_terminal_and_time_search_and_the_chain_lookup_use_indexes(
@@ -102,7 +121,7 @@ def test_terminal_and_time_search_and_the_chain_lookup_use_indexes(
     plan = _plan(db, "SELECT seq, time, amount FROM entries WHERE terminal_id = ? AND time >= ? AND time < ?"
                  " ORDER BY seq DESC LIMIT 50", [q["tid"], q["t0"], q["t0"] + 86400])  # fmt: skip
     _uses_indexes(plan)  # a short range: the time index (terminal_id second); a long one: the key
-    assert "pkey" in plan or "time_terminal_id_seq" in plan, plan
+    assert "pkey" in plan or "_time_idx" in plan, plan
     plan = _plan(db, "SELECT seq, hash FROM entries WHERE terminal_id = ? AND seq BETWEEN ? AND ?",
                  [q["tid"], 1, 500])  # fmt: skip
     _uses_indexes(plan)

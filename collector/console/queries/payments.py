@@ -23,6 +23,7 @@ from typing import Any
 
 from collector.db import Database, cvalue
 from collector.export import FIELDS
+from collector.schema import token_digest_sql
 
 PAGE = 50
 MAX_PAGE = 500
@@ -98,7 +99,8 @@ def search(
         params += list(after)
     limit = max(1, min(limit, MAX_PAGE))
     sql = (
-        "SELECT time, terminal_id, seq, wallet_id, counter, amount, currency, mode, token_digest,"
+        "SELECT time, terminal_id, seq, wallet_id, counter, amount, currency, mode,"
+        f" {token_digest_sql(db.dialect == 'postgres')},"
         f" ingested_at, reversed_seq FROM entries WHERE {' AND '.join(where)}"
         " ORDER BY time DESC, terminal_id DESC, seq DESC LIMIT ?"
     )
