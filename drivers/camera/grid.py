@@ -202,7 +202,10 @@ def threshold(
     values: np.ndarray, window: int, equalise: float, neighbours: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """(dark, known), n x n bool: a module is dark when below the mean of the samples around it,
-    after a share ``equalise`` of its difference to its neighbours is added (the blur's spill)."""
+    after a share ``equalise`` of its difference to its neighbours is added (the blur's spill).
+
+    ``sim.phone_oracle.threshold_modules`` does the same on purpose and is kept apart: the test
+    set's readability oracle must not run the pipeline it judges."""
     known = ~np.isnan(values)
     filled = np.where(known, values, 0).astype(np.float32)
     if equalise:
