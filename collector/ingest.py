@@ -210,14 +210,13 @@ def _finish(
     if batch.locks:
         counters["velocity_locks", ""] += len(batch.locks)
     counters["batches", ""] += 1
-    for (name, label), value in sorted(counters.items()):
-        if value:
-            tx.execute(
-                "INSERT INTO counters (name, label, terminal_id, value) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (name, label, terminal_id)"
-                " DO UPDATE SET value = counters.value + excluded.value",
-                (name, label, tid, value),
-            )
+    counted = [(name, label, tid, value) for (name, label), value in sorted(counters.items()) if value]
+    tx.execute(  # one statement for all of them ("batches" is always there)
+        "INSERT INTO counters (name, label, terminal_id, value) VALUES "
+        + ", ".join(["(?, ?, ?, ?)"] * len(counted))
+        + " ON CONFLICT (name, label, terminal_id) DO UPDATE SET value = counters.value + excluded.value",
+        [x for c in counted for x in c],
+    )
     tx.execute(
         "UPDATE terminals SET last_seq = ?, last_hash = ?, last_seen = ?, flags = flags + ?"
         " WHERE terminal_id = ?",
