@@ -32,6 +32,16 @@ from pos.wire import protocol as p
 log = logging.getLogger("collector")
 
 
+class Replayed(Exception):
+    """The batch's nonce was claimed before: ``replayed_batch``."""
+
+
+NONCE_CLAIM = (
+    "INSERT INTO nonces (terminal_id, nonce, seen_at) VALUES (?, ?, ?)"
+    " ON CONFLICT (terminal_id, nonce) DO NOTHING RETURNING 1"
+)
+
+
 @dataclass
 class Outcome:
     answer: dict[str, Any]
@@ -74,15 +84,23 @@ def commit(
     now: int,
     margin: int,
     skew: int = 30,
+    prune_nonces_before: int | None = None,
 ) -> Outcome:
-    """Store what continues the terminal's chain; answer every row of the batch."""
+    """Claim the batch's nonce (``Replayed`` if it was claimed before), then store what
+    continues the terminal's chain; answer every row of the batch."""
     tid = batch.terminal_id
     lock = " FOR UPDATE" if tx.pg else ""
-    with tx.pipeline():  # the terminal's row (locked) and the collector's marks: one round trip
+    with tx.pipeline():  # the nonce, the terminal's row (locked) and its marks: one round trip
+        if prune_nonces_before is not None:
+            tx.execute("DELETE FROM nonces WHERE seen_at < ?", (prune_nonces_before,))
+        nonce_cur = tx.execute(NONCE_CLAIM, (tid, batch.nonce, now))
         head_cur = tx.execute(f"SELECT last_seq, last_hash FROM terminals WHERE terminal_id = ?{lock}", [tid])
         marks_cur = tx.execute(_MARKS, [tid])
+        claimed = nonce_cur.fetchall()  # all: SQLite finishes the statement
         last_seq, last_hash = head_cur.fetchone()
         row = marks_cur.fetchone()
+    if not claimed:
+        raise Replayed
     marks = terminal_marks.Marks(*row) if row else terminal_marks.Marks()
     head = _Head(last_seq, bytes(last_hash))
     results: list[list[Any]] = []
@@ -192,14 +210,13 @@ def _finish(
     if batch.locks:
         counters["velocity_locks", ""] += len(batch.locks)
     counters["batches", ""] += 1
-    for (name, label), value in sorted(counters.items()):
-        if value:
-            tx.execute(
-                "INSERT INTO counters (name, label, terminal_id, value) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (name, label, terminal_id)"
-                " DO UPDATE SET value = counters.value + excluded.value",
-                (name, label, tid, value),
-            )
+    counted = [(name, label, tid, value) for (name, label), value in sorted(counters.items()) if value]
+    tx.execute(  # one statement for all of them ("batches" is always there)
+        "INSERT INTO counters (name, label, terminal_id, value) VALUES "
+        + ", ".join(["(?, ?, ?, ?)"] * len(counted))
+        + " ON CONFLICT (name, label, terminal_id) DO UPDATE SET value = counters.value + excluded.value",
+        [x for c in counted for x in c],
+    )
     tx.execute(
         "UPDATE terminals SET last_seq = ?, last_hash = ?, last_seen = ?, flags = flags + ?"
         " WHERE terminal_id = ?",

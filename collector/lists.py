@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from collector import deny_expiry
 from collector.db import Database, Tx
@@ -37,6 +38,7 @@ DENY_REFRESH_S = DAY
 # and the stored lists it would be built from may be pruned one day.
 MAX_DELTA_SPAN = 32
 MAX_DELTA_IDS = 10_000
+LIST_VERSION = "SELECT count(*), coalesce(max(seq), 0) FROM lists WHERE typ = ?"  # trust lists held
 DENY_LOCK_KEY = 0x4F575431  # advisory lock serialising deny list publication on PostgreSQL
 
 
@@ -147,9 +149,7 @@ class Lists:
 
     # -- reading ----------------------------------------------------------------------------
     def _reload(self, tx: Tx) -> None:
-        version = tuple(
-            tx.one("SELECT count(*), coalesce(max(seq), 0) FROM lists WHERE typ = ?", (TYP_TRUST_LIST,))
-        )
+        version = tuple(tx.one(LIST_VERSION, (TYP_TRUST_LIST,)))
         if version == self._version:
             return
         raws = tuple(
@@ -161,6 +161,11 @@ class Lists:
     def refresh(self) -> None:
         with self._lock, self.db.read() as tx:
             self._reload(tx)
+
+    def refresh_if_changed(self, version: tuple[Any, ...]) -> None:
+        """``refresh`` when ``version`` (``LIST_VERSION`` read by the caller) is not the one held."""
+        if version != self._version:
+            self.refresh()
 
     @property
     def version(self) -> tuple[int, int]:

@@ -35,21 +35,27 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from collector.console import enroll_codes
 from collector.counters import RejectCounter
-from collector.db import Database, Tx
-from collector.ingest import commit, internal_chain
+from collector.db import Database
+from collector.ingest import Replayed, commit, internal_chain
 from collector.judge import TERMINAL_FLAGS
-from collector.lists import Lists
+from collector.lists import LIST_VERSION, Lists
 from collector.payments import DOUBLE_SPEND
 from collector.reverify import IGNORED, Reverifier
 from collector.revocations import is_revoked
 from pos import chain, sigs
 from pos.decision import Policy
 from pos.identity import TERMINAL_ID_RULE, valid_terminal_id
+from pos.tokens import TYP_TRUST_LIST
 from pos.wire import protocol as p
 
 log = logging.getLogger("collector")
 
 DAY = 86400
+NONCE_PRUNE_EVERY_S = 60
+_HEAD = (
+    "SELECT t.last_seq, r.at FROM terminals t LEFT JOIN revoked_terminals r"
+    " ON r.terminal_id = t.terminal_id WHERE t.terminal_id = ?"
+)
 
 
 class Reject(Exception):
@@ -88,6 +94,7 @@ class Collector:
         self._keys: dict[str, ed25519.Ed25519PublicKey] = {}
         self._keys_lock = threading.Lock()
         self.request_rejects = rejects or RejectCounter()
+        self._nonces_pruned_at = -NONCE_PRUNE_EVERY_S  # the first batch prunes
         lists.refresh()
 
     def close(self) -> None:
@@ -211,25 +218,26 @@ class Collector:
         if abs(batch.sent - now) > self.settings.batch_window_s:
             raise self.reject(409, "stale_batch", "sent time is outside the collector's window")
         good, chain_error = internal_chain(batch)
-        with self.db.read() as tx:
-            head = tx.one(
-                "SELECT t.last_seq, r.at FROM terminals t LEFT JOIN revoked_terminals r"
-                " ON r.terminal_id = t.terminal_id WHERE t.terminal_id = ?",
-                (tid,),
-            )
+        with self.db.read() as tx, tx.pipeline():  # the head and the lists' version: one round trip
+            head_cur = tx.execute(_HEAD, (tid,))
+            lists_cur = tx.execute(LIST_VERSION, (TYP_TRUST_LIST,))
+            head = head_cur.fetchone()
+            lists_version = tuple(lists_cur.fetchone())
         if head is not None and head[1] is not None:
             raise self.reject(403, "terminal_revoked", f"terminal {tid!r} was revoked by an operator")
         known = head[0] if head else 0
-        self.lists.refresh()
+        self.lists.refresh_if_changed(lists_version)
         fresh = [r for r in good if r.seq > known]
         verdicts = dict(zip([r.seq for r in fresh], self.reverifier.verdicts(fresh, tid), strict=True))
         self.db.ensure_partitions(now)
-        with self.db.write() as tx:
-            self._claim_nonce(tx, batch, now)
-            outcome = commit(
-                tx, batch, good, chain_error, verdicts, now, self.settings.limit_margin_s,
-                self.settings.policy.skew_s,
-            )  # fmt: skip
+        try:
+            with self.db.write() as tx:
+                outcome = commit(
+                    tx, batch, good, chain_error, verdicts, now, self.settings.limit_margin_s,
+                    self.settings.policy.skew_s, self._nonce_prune(now),
+                )  # fmt: skip
+        except Replayed:
+            raise self.reject(409, "replayed_batch", "this batch (nonce) was received before") from None
         if outcome.denied:
             try:
                 self.lists.publish_deny()
@@ -237,16 +245,13 @@ class Collector:
                 log.exception("could not publish the deny list")
         return outcome.answer
 
-    def _claim_nonce(self, tx: Tx, batch: p.Batch, now: int) -> None:
-        """A batch is taken once: its nonce is kept for twice the window a batch may be late."""
-        tx.execute("DELETE FROM nonces WHERE seen_at < ?", (now - 2 * self.settings.batch_window_s,))
-        cur = tx.execute(
-            "INSERT INTO nonces (terminal_id, nonce, seen_at) VALUES (?, ?, ?)"
-            " ON CONFLICT (terminal_id, nonce) DO NOTHING",
-            (batch.terminal_id, batch.nonce, now),
-        )
-        if cur.rowcount == 0:
-            raise self.reject(409, "replayed_batch", "this batch (nonce) was received before")
+    def _nonce_prune(self, now: int) -> int | None:
+        """A batch is taken once: its nonce is kept for twice the window a batch may be late
+        (older ones are refused ``stale_batch``), pruned at most once a minute per node."""
+        if now < self._nonces_pruned_at + NONCE_PRUNE_EVERY_S and now >= self._nonces_pruned_at:
+            return None
+        self._nonces_pruned_at = now
+        return now - 2 * self.settings.batch_window_s
 
     # -- status -----------------------------------------------------------------------------
     def terminal_info(self, tid: str) -> dict[str, Any] | None:
