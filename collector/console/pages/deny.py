@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from collector import operator_actions
@@ -31,18 +31,16 @@ async def deny(request: Request, user: User) -> Response:
 
 @operator_action
 async def add(request: Request, user: User) -> Response:
-    seq, error = await deny_action(request, user, operator_actions.deny)
-    if seq is None:
-        return await _show(request, status=400, error=error)
-    return RedirectResponse(f"/console/deny?done=denied&seq={seq}", status_code=303)
+    return await deny_action(
+        request, user, operator_actions.deny, show=_show, back="/console/deny", done="denied"
+    )
 
 
 @operator_action
 async def reinstate(request: Request, user: User) -> Response:
-    seq, error = await deny_action(request, user, operator_actions.reinstate)
-    if seq is None:
-        return await _show(request, status=400, error=error)
-    return RedirectResponse(f"/console/deny?done=reinstated&seq={seq}", status_code=303)
+    return await deny_action(
+        request, user, operator_actions.reinstate, show=_show, back="/console/deny", done="reinstated"
+    )
 
 
 ROUTES = [
