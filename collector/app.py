@@ -30,12 +30,21 @@ from starlette.types import ExceptionHandler
 from collector.access import Throttled
 from collector.console import console_middleware, console_routes
 from collector.db import DatabaseError
-from collector.routes import BODY_TIMEOUT_S, DEFAULT_MAX_BODY, Served, health, lists, site, terminals
+from collector.routes import (
+    BODY_TIMEOUT_S,
+    DEFAULT_MAX_BODY,
+    INGEST_THREADS,
+    Served,
+    health,
+    lists,
+    site,
+    terminals,
+)
 from collector.service import Collector, Reject
 
 log = logging.getLogger("collector.http")
 
-__all__ = ["BODY_TIMEOUT_S", "DEFAULT_MAX_BODY", "create_app"]
+__all__ = ["BODY_TIMEOUT_S", "DEFAULT_MAX_BODY", "INGEST_THREADS", "create_app"]
 
 
 def _error(status: int, code: str, detail: str = "", headers: dict[str, str] | None = None) -> JSONResponse:
@@ -77,6 +86,7 @@ def create_app(
     max_body: int = DEFAULT_MAX_BODY,
     body_timeout_s: float = BODY_TIMEOUT_S,
     metrics_token: str | None = None,
+    ingest_threads: int = INGEST_THREADS,
 ) -> Starlette:
     handlers: dict[Any, ExceptionHandler] = {
         Reject: _rejected,
@@ -88,10 +98,13 @@ def create_app(
         routes=[
             # the lists first: a fleet's every-minute polls are most requests, and the router
             # tries each route's pattern in turn (no two of these routes match one path)
-            *lists.ROUTES, *terminals.ROUTES, *site.ROUTES, *health.ROUTES,
+            *lists.ROUTES,
+            *terminals.ROUTES,
+            *site.ROUTES,
+            *health.ROUTES,
             Mount("/console", routes=console_routes(), middleware=console_middleware()),
         ],
         exception_handlers=handlers,
     )
-    app.state.served = Served(collector, max_body, body_timeout_s, metrics_token)
+    app.state.served = Served(collector, max_body, body_timeout_s, metrics_token, ingest_threads)
     return app

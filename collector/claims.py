@@ -4,8 +4,9 @@
 unnested, ``ON CONFLICT DO NOTHING RETURNING``): the pairs it returns are this batch's; the
 others were claimed before, and only for those (a double spend or a replay, rare) a second
 statement reads the entry holding the claim, for the evidence. Each pair is claimed by its
-first row in the batch, which is the one ``collector.payments`` accepts. The wallets are
-already locked (``Tx.lock_wallets``), and a claim rolls back with the batch.
+first row in the batch, which is the one ``collector.payments`` accepts. A claim rolls back
+with the batch; a pair another open batch claimed waits for that batch's commit (the unique
+index), and the pairs are claimed in sorted order so two batches never wait on each other.
 
 ``copy_entries`` writes the rows with ``COPY``: one exchange with the server for the whole
 batch, routed to the month's partition by PostgreSQL itself.
@@ -55,7 +56,7 @@ def claim(
             first.setdefault((r.wallet_id, r.counter), r)
     if not first:
         return {}, late
-    pairs = list(first)
+    pairs = sorted(first)
     wids = [w for w, _ in pairs]
     cks = [ckey(c) for _, c in pairs]
     got = tx.all(

@@ -65,8 +65,7 @@ def store_payments(
     marks = marks or Marks()
     accepted = [r for r in new if verdicts[r.seq].status == ACCEPTED]
     wallets = sorted({r.wallet_id for r in accepted})
-    with tx.pipeline():  # the wallets' locks, their deny-list entries, the claims horizon: one round trip
-        tx.lock_wallets(wallets)
+    with tx.pipeline():  # the wallets' deny-list entries and the claims horizon: one round trip
         horizon = tx.execute(claims.HORIZON) if tx.pg and wallets else None
         denied_since = _denied_since(tx, wallets) if wallets else {}
         pruned_before = claims.horizon_of(horizon)
@@ -110,6 +109,11 @@ def store_payments(
         if status == REVERSAL and not _reverse(tx, tid, row):
             out[i] = (REVERSAL, "reversal_unmatched")
     fresh = [r for r, (s, _v) in zip(new, out, strict=True) if s == ACCEPTED]
+    # The wallets' locks are taken last, held from the exposure query to the commit: whichever
+    # of two batches of a wallet takes them second sees the other's rows. Claims need no lock
+    # (their unique index makes a second claim wait for the first's commit), so the COPY and the
+    # claims of batches sharing wallets run side by side.
+    tx.lock_wallets(sorted({r.wallet_id for r in fresh}))
     check_exposure(tx, fresh, now, margin, events)
     return out
 

@@ -85,12 +85,13 @@ class Collector:
         *,
         rejects: RejectCounter | None = None,
         clock: Any = time.time,
+        verify_threads: int | None = None,
     ) -> None:
         self.db = db
         self.lists = lists
         self.settings = settings or Settings()
         self.clock = clock
-        self.reverifier = Reverifier(lists, self.settings.policy)
+        self.reverifier = Reverifier(lists, self.settings.policy, verify_threads)
         self._keys: dict[str, ed25519.Ed25519PublicKey] = {}
         self._keys_lock = threading.Lock()
         self.request_rejects = rejects or RejectCounter()

@@ -5,6 +5,9 @@ user (``setpriv`` drops to it; the temp dir is chowned to it). It listens on 127
 free port and on a Unix socket in its own dir, trusts local connections, and runs with
 ``fsync=off``: the tests kill the collector, never the database, and disk flushes would only
 make them slower. Each test gets a fresh database (``CREATE DATABASE``).
+
+``OWT_PG_STATS=FILE`` loads ``pg_stat_statements`` and writes its top statements (calls, total
+execution ms, rows, query) to FILE when the cluster stops: where a benchmark's database time went.
 """
 
 from __future__ import annotations
@@ -42,6 +45,14 @@ def unavailable_reason() -> str | None:
     return None
 
 
+_STATS_OPTS = ("-c", "shared_preload_libraries=pg_stat_statements", "-c", "pg_stat_statements.track=all")
+_TOP_STATEMENTS = (
+    "SELECT calls, round(total_exec_time::numeric, 1), rows,"
+    " left(regexp_replace(query, '\\s+', ' ', 'g'), 160)"
+    " FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 40"
+)
+
+
 class PgCluster:
     def __init__(self, *, fsync: bool = False) -> None:
         self.fsync = fsync
@@ -72,7 +83,8 @@ class PgCluster:
             [*self._prefix, str(PG_BIN / "postgres"), "-D", str(self.data), "-k", str(self.dir),
              "-h", "127.0.0.1", "-p", str(self.port), "-c", f"fsync={'on' if self.fsync else 'off'}",
              "-c", f"full_page_writes={'on' if self.fsync else 'off'}",
-             "-c", "max_connections=200", "-c", "shared_buffers=64MB", "-c", "log_min_messages=fatal"],
+             "-c", "max_connections=200", "-c", "shared_buffers=64MB", "-c", "log_min_messages=fatal",
+             *(_STATS_OPTS if os.environ.get("OWT_PG_STATS") else ())],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self._env(), cwd=self.dir,
         )  # fmt: skip
         import psycopg
@@ -101,7 +113,18 @@ class PgCluster:
             conn.execute(f'CREATE DATABASE "{name}"')
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{name}"
 
+    def _write_stats(self, out: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            rows = conn.execute(_TOP_STATEMENTS).fetchall()
+        Path(out).write_text("".join(" | ".join(map(str, r)) + "\n" for r in rows))
+
     def stop(self) -> None:
+        stats = os.environ.get("OWT_PG_STATS")
+        if stats and self.proc is not None and self.proc.poll() is None:
+            self._write_stats(stats)
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)  # fast shutdown
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio.to_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -21,7 +22,8 @@ async def batches(request: Request) -> Response:
     if ctype != p.CONTENT_TYPE:
         raise ctx.collector.reject(415, "unsupported_media_type", f"send {p.CONTENT_TYPE}")
     body = await read_body(request, ctx.max_body)
-    return JSONResponse(await run_in_threadpool(ctx.collector.ingest, body))
+    answer = await anyio.to_thread.run_sync(ctx.collector.ingest, body, limiter=ctx.ingest_limiter)
+    return JSONResponse(answer)
 
 
 async def enroll(request: Request) -> Response:
