@@ -23,6 +23,9 @@ Figures (the JSON keys):
 * ``floor_verify_per_s``: bare Ed25519 verifications of the same tokens' signatures on as many
   threads as there are cores, measured before each ingest round and after them; the median.
   pyca/cryptography releases the GIL while it verifies, so this is what the cores can do.
+  ``floor_verify_per_s_libsodium``: the same with libsodium (PyNaCl's ``crypto_sign_open``),
+  which ``pos.sigs`` asks first: about twice OpenSSL's rate on this machine, so the collector's
+  share of *that* floor (``ingest_pct_of_libsodium_floor_{db}``) is the stricter ratio.
 * ``collector_ingest_cpu_us_per_payment_{db}``: CPU time the collector's processes and (on
   PostgreSQL) the database server's used per payment stored (``/proc``, live and reaped
   children), ``..._db_cpu_us_...`` the server's part; ``floor_cpu_us_per_verify`` the CPU of one
@@ -55,6 +58,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from nacl.bindings import crypto_sign_open
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
@@ -323,6 +328,7 @@ def bench_ingest(
 # -- floor ------------------------------------------------------------------------------------
 _floor_jobs: dict[int, list[Any]] = {}
 _floor_cpu_us: list[float] = []  # CPU per bare verify, every floor run
+_floor_sodium: list[float] = []  # libsodium's rate, every floor run
 
 
 def bench_floor(env: Any, n: int = 30_000) -> dict[str, float]:
@@ -340,6 +346,26 @@ def bench_floor(env: Any, n: int = 30_000) -> dict[str, float]:
         for key, sig, msg in part:
             key.verify(sig, msg)
 
+    def run_sodium(part: list[Any]) -> None:
+        for key, sig, msg in part:
+            crypto_sign_open(sig + msg, key.public_bytes_raw())
+
+    rate, cpu_us = _on_threads(run, jobs, threads)
+    _floor_cpu_us.append(cpu_us)
+    sodium, _ = _on_threads(run_sodium, jobs, threads)
+    _floor_sodium.append(sodium)
+    t0 = time.perf_counter()
+    run(jobs[:5000])
+    single = 5000 / (time.perf_counter() - t0)
+    log(f"floor: {rate:,.0f} Ed25519 verifies/s on {threads} threads ({single:,.0f}/s on one);"
+        f" libsodium {sodium:,.0f}/s")  # fmt: skip
+    return {"floor_verify_per_s": round(rate), "floor_verify_per_s_one_core": round(single),
+            "floor_cpu_us_per_verify": round(cpu_us, 1),
+            "floor_verify_per_s_libsodium": round(sodium)}  # fmt: skip
+
+
+def _on_threads(run: Any, jobs: list[Any], threads: int) -> tuple[float, float]:
+    """``run`` over the jobs split among threads: verifies per second, CPU us per verify."""
     chunks = [jobs[i::threads] for i in range(threads)]
     t0, c0 = time.perf_counter(), time.process_time()
     ts = [threading.Thread(target=run, args=(c,)) for c in chunks]
@@ -347,15 +373,7 @@ def bench_floor(env: Any, n: int = 30_000) -> dict[str, float]:
         t.start()
     for t in ts:
         t.join()
-    rate = len(jobs) / (time.perf_counter() - t0)
-    cpu_us = 1e6 * (time.process_time() - c0) / len(jobs)
-    _floor_cpu_us.append(cpu_us)
-    t0 = time.perf_counter()
-    run(jobs[:5000])
-    single = 5000 / (time.perf_counter() - t0)
-    log(f"floor: {rate:,.0f} Ed25519 verifies/s on {threads} threads ({single:,.0f}/s on one)")
-    return {"floor_verify_per_s": round(rate), "floor_verify_per_s_one_core": round(single),
-            "floor_cpu_us_per_verify": round(cpu_us, 1)}  # fmt: skip
+    return len(jobs) / (time.perf_counter() - t0), 1e6 * (time.process_time() - c0) / len(jobs)
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
@@ -403,6 +421,7 @@ def measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         figures["floor_verify_per_s_max"] = round(max(floors))
         figures["floor_verify_per_s_one_core"] = one_core
         figures["floor_cpu_us_per_verify"] = round(statistics.median(_floor_cpu_us), 1)
+        figures["floor_verify_per_s_libsodium"] = round(statistics.median(_floor_sodium))
         if not args.skip_drain:
             figures.update(bench_drain(env, work, args.drain))
     finally:
@@ -436,6 +455,9 @@ def judge(figures: dict[str, Any]) -> dict[str, bool]:
             figures[f"collector_ingest_pct_of_floor_{db}"] = round(100 * v / floor, 1)
             figures[f"ingest_per_s_{db}"] = v  # the names issue 15's fleet bench reports
             figures[f"ingest_pct_of_floor_{db}"] = figures[f"collector_ingest_pct_of_floor_{db}"]
+            if figures.get("floor_verify_per_s_libsodium"):
+                sodium = figures["floor_verify_per_s_libsodium"]
+                figures[f"ingest_pct_of_libsodium_floor_{db}"] = round(100 * v / sodium, 1)
             cpu = figures.get(f"collector_ingest_cpu_us_per_payment_{db}")
             if cpu and figures.get("floor_cpu_us_per_verify"):
                 # The same ratio from CPU time: bare verify CPU over ingest CPU per payment.

@@ -12,7 +12,10 @@ Keys: ``terminals``, ``payments``, ``sim_wall_s``, ``ingest_per_s_postgres``,
 terminals polling the deny list once a minute, % of one core: the CPU seconds of the node's
 processes over the steady 304 polls, scaled), ``db_bytes_per_payment_postgres`` (the entries
 table with its indexes and TOAST, per stored row), ``deny_list_bytes``, ``deny_delta_bytes_p50``,
-``floor_verify_per_s``, ``generate_s``, ``enroll_s``.
+``floor_verify_per_s``, ``generate_s``, ``enroll_s``. ``floor_verify_per_s_libsodium`` and
+``ingest_pct_of_libsodium_floor_{db}``: the floor of the library ``pos.sigs`` verifies with first
+(libsodium, about twice OpenSSL's rate here) and the ingest's share of it. An ingest passes at
+>= 60 % of the (pyca/cryptography) floor or >= 8,000 payments/s, the issue's two readings.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from tests.sync.harness import make_scheme  # noqa: E402
 
 NAME = "fleet"
 FLOOR_SHARE = 0.6
+INGEST_TARGET_PER_S = 8000  # the issue's alternative: ">= 60 % of the floor (or 8,000 payments/s)"
 POLL_CPU_TARGET_PCT = 10.0
 BYTES_TARGET = 600
 SIM_TARGET_S = 600.0  # 10,000 terminals x 100 payments
@@ -92,10 +96,14 @@ def measure(args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
         figures["db_bytes_per_payment_sqlite"] = lite["db_bytes_per_payment"]
         floors.append(bs.bench_floor(env)["floor_verify_per_s"])
     floor = statistics.median(floors)
+    sodium = statistics.median(bs._floor_sodium)
     figures["floor_verify_per_s"] = round(floor)
+    figures["floor_verify_per_s_libsodium"] = round(sodium)
     for db in ("postgres", "sqlite"):
         if f"ingest_per_s_{db}" in figures:
-            figures[f"ingest_pct_of_floor_{db}"] = round(100 * figures[f"ingest_per_s_{db}"] / floor, 1)
+            rate = figures[f"ingest_per_s_{db}"]
+            figures[f"ingest_pct_of_floor_{db}"] = round(100 * rate / floor, 1)
+            figures[f"ingest_pct_of_libsodium_floor_{db}"] = round(100 * rate / sodium, 1)
     return figures
 
 
@@ -106,7 +114,8 @@ def judge(f: dict[str, Any]) -> dict[str, bool]:
     }
     for db in ("postgres", "sqlite"):
         if f"ingest_per_s_{db}" in f:
-            checks[f"ingest_per_s_{db}"] = f[f"ingest_pct_of_floor_{db}"] >= 100 * FLOOR_SHARE
+            share_ok = f[f"ingest_pct_of_floor_{db}"] >= 100 * FLOOR_SHARE
+            checks[f"ingest_per_s_{db}"] = share_ok or f[f"ingest_per_s_{db}"] >= INGEST_TARGET_PER_S
     if f["terminals"] >= 10_000:
         checks["sim_wall_s"] = f["sim_wall_s"] <= SIM_TARGET_S
     return checks
@@ -117,13 +126,15 @@ def run(args: argparse.Namespace, scratch: Path) -> Report:
     f = measure(args, scratch)
     checks = judge(f)
     floor = f["floor_verify_per_s"]
-    report.add(Row("floor: bare Ed25519 verifies, all cores", "/s", floor, None))
+    report.add(Row("floor: bare Ed25519 verifies, all cores", "/s", floor, None, note="pyca/cryptography"))
+    report.add(Row("floor: the same with libsodium", "/s", f["floor_verify_per_s_libsodium"], None))
     report.add(Row("plan: tokens and batches generated", "s", f["generate_s"], None, note="0 when reused"))
     for db in ("postgres", "sqlite"):
         if f"ingest_per_s_{db}" in f:
             report.add(
-                Row(f"fleet ingest, {db}", "/s", f[f"ingest_per_s_{db}"], None, ">= 60 % of floor",
-                    checks[f"ingest_per_s_{db}"], f"{f[f'ingest_pct_of_floor_{db}']} % of the floor")
+                Row(f"fleet ingest, {db}", "/s", f[f"ingest_per_s_{db}"], None, ">= 60 % of floor or 8,000",
+                    checks[f"ingest_per_s_{db}"], f"{f[f'ingest_pct_of_floor_{db}']} % of the floor,"
+                    f" {f[f'ingest_pct_of_libsodium_floor_{db}']} % of libsodium's")
             )  # fmt: skip
     report.add(Row("batch answered, postgres", "ms", f["batch_ms_p50"], f["batch_ms_p99"]))
     report.add(

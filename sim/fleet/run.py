@@ -167,10 +167,12 @@ def _measured(phase: Any, nodes: list[Node], pg_pid: int | None) -> dict[str, fl
     """Wall time of ``phase()`` and the CPU seconds the nodes and PostgreSQL spent in it."""
     t0, cpu0 = time.monotonic(), sum(n.cpu_s() for n in nodes)
     pg0 = tree_cpu_s(pg_pid) if pg_pid is not None else 0.0
+    own0 = time.process_time()
     phase()
     out = {
         "wall_s": time.monotonic() - t0,
         "ingest_cpu_ms_per_payment_collector": sum(n.cpu_s() for n in nodes) - cpu0,
+        "ingest_cpu_ms_per_payment_client": time.process_time() - own0,  # the simulated terminals
     }
     if pg_pid is not None:
         out["ingest_cpu_ms_per_payment_postgres"] = tree_cpu_s(pg_pid) - pg0
