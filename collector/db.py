@@ -4,9 +4,10 @@ SQL is written once with ``?`` placeholders and the few type names that differ a
 dialect (the tables: ``collector.schema``). SQLite: WAL, ``synchronous=FULL`` (an
 acknowledgement lets the terminal forget a row, so it must be on disk first), writers serialised
 by a lock and ``BEGIN IMMEDIATE``. PostgreSQL: a small connection pool (psycopg_pool); ingest
-serialises per terminal with ``SELECT ... FOR UPDATE`` on the terminal's row and per wallet with
-transaction-scoped advisory locks taken in sorted order, so concurrent batches from many
-terminals never deadlock and never both miss a double spend. There the payments table is
+serialises per terminal with ``SELECT ... FOR UPDATE`` on the terminal's row, per (wallet id,
+counter) with the claims' unique index and per wallet with the rows of ``wallet_days``, each
+taken in sorted order, so concurrent batches from many terminals never deadlock and never both
+miss a double spend or an exposure over the limit. There the payments table is
 partitioned by month and single use is the claims table (``collector.partitions``);
 ``Tx.pipeline`` sends several statements in one round trip.
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from collector import partitions
+from collector import partitions, wallet_days
 from collector.console import schema as console_schema
 from collector.schema import ENTRIES_SQLITE, TYPES, schema_for
 
@@ -94,13 +95,6 @@ class Tx:
             return f"{column} = ANY(?{cast})", [list(values)]
         return f"{column} IN ({','.join('?' * len(values))})", list(values)
 
-    def lock_wallets(self, wallet_ids: Sequence[bytes]) -> None:
-        """PostgreSQL: advisory locks per wallet, in sorted order (SQLite holds the write lock)."""
-        if not self.pg or not wallet_ids:
-            return
-        keys = sorted({int.from_bytes(w[:8].ljust(8, b"\0"), "big", signed=True) for w in wallet_ids})
-        self.execute("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(?::bigint[]) AS k", [keys])
-
     def lock_global(self, key: int) -> None:
         if self.pg:
             self.execute("SELECT pg_advisory_xact_lock(?)", [key])
@@ -131,6 +125,7 @@ class Database:
                 for stmt in ENTRIES_SQLITE.format(**TYPES["sqlite"]).split(";"):
                     if stmt.strip():
                         tx.execute(stmt)
+            wallet_days.create(tx, int(time.time()))
         self.ensure_partitions(int(time.time()))
 
     def ensure_partitions(self, now: int) -> None:

@@ -6,30 +6,44 @@ offline limit with payments from two or more terminals, the wallet double-spent 
 allowance: an event with the payments as evidence, and the deny list. Over the limit at one
 terminal alone, the terminal broke SPEC 3.3: an event against the terminal, the wallet is not
 denied for it.
+
+The exact totals are read from ``entries`` only for the wallets that may have passed their limit
+by the per-day sums of ``collector.wallet_days``, which are always added to first.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from collector import wallet_days
 from collector.db import Tx, cvalue
 from collector.schema import token_digest_sql
 from pos.wire import protocol as p
 
 
 def check_exposure(
-    tx: Tx, fresh: list[p.BatchRow], now: int, margin: int, events: list[dict[str, Any]]
+    tx: Tx,
+    fresh: list[p.BatchRow],
+    limits: dict[int, int | None],
+    now: int,
+    margin: int,
+    events: list[dict[str, Any]],
 ) -> None:
-    """Append an event for each wallet of ``fresh`` whose un-acknowledged total passed its limit."""
+    """Append an event for each wallet of ``fresh`` whose un-acknowledged total passed its limit.
+
+    ``limits``: the offline limit of each fresh row's certificate, by seq."""
     if not fresh:
         return
+    today = wallet_days.add(tx, fresh, limits, now)
     first_time: dict[bytes, int] = {}
     for r in fresh:
         first_time[r.wallet_id] = min(first_time.get(r.wallet_id, r.time), r.time)
     cutoff = min(first_time.values()) + margin
     if now <= cutoff:
         return
-    wallets = sorted(first_time)
+    wallets = wallet_days.over_limit(tx, today, cutoff, now)
+    if not wallets:
+        return
     where, params = tx.in_clause("wallet_id", wallets)
     bounds = tx.all(
         "SELECT wallet_id, sum(amount), min(offline_limit) FROM entries"

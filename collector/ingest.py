@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector import marks as terminal_marks
+from collector import wallet_days
 from collector.db import Tx
 from collector.judge import judge_rows
 from collector.payments import store_payments
@@ -93,6 +94,7 @@ def commit(
     with tx.pipeline():  # the nonce, the terminal's row (locked) and its marks: one round trip
         if prune_nonces_before is not None:
             tx.execute("DELETE FROM nonces WHERE seen_at < ?", (prune_nonces_before,))
+            wallet_days.prune(tx, now)
         nonce_cur = tx.execute(NONCE_CLAIM, (tid, batch.nonce, now))
         head_cur = tx.execute(f"SELECT last_seq, last_hash FROM terminals WHERE terminal_id = ?{lock}", [tid])
         marks_cur = tx.execute(_MARKS, [tid])

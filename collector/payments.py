@@ -109,12 +109,11 @@ def store_payments(
         if status == REVERSAL and not _reverse(tx, tid, row):
             out[i] = (REVERSAL, "reversal_unmatched")
     fresh = [r for r, (s, _v) in zip(new, out, strict=True) if s == ACCEPTED]
-    # The wallets' locks are taken last, held from the exposure query to the commit: whichever
-    # of two batches of a wallet takes them second sees the other's rows. Claims need no lock
-    # (their unique index makes a second claim wait for the first's commit), so the COPY and the
-    # claims of batches sharing wallets run side by side.
-    tx.lock_wallets(sorted({r.wallet_id for r in fresh}))
-    check_exposure(tx, fresh, now, margin, events)
+    # The wallets' rows of ``wallet_days`` are locked last, held from the exposure check to the
+    # commit: whichever of two batches of a wallet takes them second sees the other's rows.
+    # Claims need no lock (their unique index makes a second claim wait for the first's commit),
+    # so the COPY and the claims of batches sharing wallets run side by side.
+    check_exposure(tx, fresh, {r.seq: verdicts[r.seq].offline_limit for r in fresh}, now, margin, events)
     return out
 
 

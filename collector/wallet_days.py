@@ -1,0 +1,123 @@
+"""Each wallet's accepted amounts per day of ingest: the cheap first look of the exposure check.
+
+``collector.exposure`` needs, for each wallet of a batch, the accepted amounts stored since a
+cutoff and their smallest offline limit. Reading them from ``entries`` visits every stored
+payment of the wallet (a commuter's day, a vending customer's week); this table keeps one row
+per wallet and day of ingest (``total``, ``min_limit``), added to by every batch in the ingest
+transaction. Its sums since the cutoff's day can only be larger, and its limit only smaller,
+than the exact ones, so a wallet within its limit here is within it there; only the others are
+read from ``entries`` (``collector.exposure``).
+
+The upsert also orders batches of one wallet: on PostgreSQL its row locks are held to the
+commit, so of two batches of a wallet the second waits, then sees the first's rows (what
+per-wallet advisory locks did, without a separate statement). Wallets are written in sorted
+order, so two batches never wait on each other. SQLite holds one writer at a time anyway.
+
+Days older than ``KEEP_DAYS`` are pruned (with the nonces, ``collector.ingest``); a batch whose
+cutoff is older than that goes straight to the exact check. A database made before this table
+gets it filled from ``entries`` when it is created.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pos.wire import protocol as p
+
+if TYPE_CHECKING:
+    from collector.db import Tx
+
+DAY = 86400
+KEEP_DAYS = 3
+_SQLITE_CHUNK = 500  # wallets per statement: 4 parameters each, far below SQLite's 32,766
+
+TABLE = """
+CREATE TABLE IF NOT EXISTS wallet_days (
+    wallet_id {BLOB} NOT NULL,
+    day {INT} NOT NULL,
+    total {INT} NOT NULL,
+    min_limit {INT},
+    PRIMARY KEY (wallet_id, day)
+)
+"""
+
+_UPSERT_PG = (
+    "INSERT INTO wallet_days (wallet_id, day, total, min_limit)"
+    " SELECT w, ?::bigint, t, l FROM unnest(?::bytea[], ?::bigint[], ?::bigint[]) AS v (w, t, l)"
+    " ON CONFLICT (wallet_id, day) DO UPDATE SET total = wallet_days.total + excluded.total,"
+    " min_limit = least(wallet_days.min_limit, excluded.min_limit)"
+    " RETURNING wallet_id, total, min_limit"
+)
+_UPSERT_SQLITE = (
+    "INSERT INTO wallet_days (wallet_id, day, total, min_limit) VALUES {values}"
+    " ON CONFLICT (wallet_id, day) DO UPDATE SET total = wallet_days.total + excluded.total,"
+    " min_limit = coalesce(min(wallet_days.min_limit, excluded.min_limit),"
+    " wallet_days.min_limit, excluded.min_limit)"
+    " RETURNING wallet_id, total, min_limit"
+)
+
+Totals = dict[bytes, tuple[int, int | None]]  # wallet id -> (total, smallest limit)
+
+
+def create(tx: Tx, now: int) -> None:
+    """The table; filled from the accepted entries of the kept days when it is new."""
+    if tx.pg:
+        new = tx.one("SELECT to_regclass('wallet_days')")[0] is None
+    else:
+        new = tx.one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'wallet_days'") is None
+    blob, integer = ("BYTEA", "BIGINT") if tx.pg else ("BLOB", "INTEGER")
+    tx.execute(TABLE.format(BLOB=blob, INT=integer))
+    if new:
+        tx.execute(
+            "INSERT INTO wallet_days (wallet_id, day, total, min_limit)"
+            f" SELECT wallet_id, ingested_at / {DAY}, sum(amount), min(offline_limit) FROM entries"
+            " WHERE status = 'accepted' AND ingested_at >= ? GROUP BY wallet_id, ingested_at / " + str(DAY),
+            ((now // DAY - KEEP_DAYS) * DAY,),
+        )
+
+
+def add(tx: Tx, fresh: list[p.BatchRow], limits: dict[int, int | None], now: int) -> Totals:
+    """Add the batch's accepted rows to today's rows of their wallets; today's totals after it.
+
+    ``limits``: each row's offline limit (its certificate's), by seq."""
+    sums: dict[bytes, list[Any]] = {}
+    for r in fresh:
+        s = sums.setdefault(r.wallet_id, [0, None])
+        s[0] += r.amount
+        lim = limits.get(r.seq)
+        if lim is not None and (s[1] is None or lim < s[1]):
+            s[1] = lim
+    wallets = sorted(sums)
+    day = now // DAY
+    if tx.pg:
+        got = tx.all(_UPSERT_PG, [day, wallets, [sums[w][0] for w in wallets], [sums[w][1] for w in wallets]])
+    else:
+        got = []
+        for i in range(0, len(wallets), _SQLITE_CHUNK):
+            part = wallets[i : i + _SQLITE_CHUNK]
+            sql = _UPSERT_SQLITE.format(values=", ".join(["(?, ?, ?, ?)"] * len(part)))
+            got += tx.all(sql, [x for w in part for x in (w, day, sums[w][0], sums[w][1])])
+    return {bytes(w): (int(t), None if lim is None else int(lim)) for w, t, lim in got}
+
+
+def over_limit(tx: Tx, today: Totals, cutoff: int, now: int) -> list[bytes]:
+    """The wallets whose accepted amounts since ``cutoff`` may pass their limit (sorted)."""
+    day, first = now // DAY, cutoff // DAY
+    if first < day - KEEP_DAYS:
+        return sorted(today)  # older than the kept days: the exact check decides for all
+    totals = dict(today)
+    if first < day and totals:
+        where, params = tx.in_clause("wallet_id", sorted(totals))
+        for wid, total, lim in tx.all(
+            "SELECT wallet_id, sum(total), min(min_limit) FROM wallet_days"
+            f" WHERE day >= ? AND day < ? AND {where} GROUP BY wallet_id",
+            [first, day, *params],
+        ):
+            t, m = totals[bytes(wid)]
+            lims = [x for x in (m, lim) if x is not None]
+            totals[bytes(wid)] = (t + int(total), int(min(lims)) if lims else None)
+    return sorted(w for w, (t, lim) in totals.items() if lim is not None and t > lim)
+
+
+def prune(tx: Tx, now: int) -> None:
+    tx.execute("DELETE FROM wallet_days WHERE day < ?", (now // DAY - KEEP_DAYS - 1,))
