@@ -8,6 +8,8 @@ headers a real terminal's refresher sends. The run stops taking new work at the 
 
 from __future__ import annotations
 
+import http.client
+import json
 import threading
 import time
 from collections import Counter
@@ -123,13 +125,24 @@ def enroll(client: httpx.Client, day: TerminalDay, token: str, tally: Tally) -> 
 
 
 def upload(client: httpx.Client, day: TerminalDay, tally: Tally) -> None:
+    """Each batch on a connection of its own, through ``http.client``: the same bytes on the
+    wire as httpx sends, at about half its CPU (the simulated terminals share the collector's
+    cores here, a fleet's do not)."""
+    host, port = client.base_url.host, client.base_url.port
+    headers = {"Content-Type": p.CONTENT_TYPE, "Connection": "close"}
     for body in day.bodies:
         t0 = time.perf_counter()
-        r = client.post("/v1/batches", content=body, headers={"Content-Type": p.CONTENT_TYPE})
+        conn = http.client.HTTPConnection(host, port, timeout=300)
+        try:
+            conn.request("POST", "/v1/batches", body=body, headers=headers)
+            resp = conn.getresponse()
+            status, data = resp.status, resp.read()
+        finally:
+            conn.close()
         ms = 1000 * (time.perf_counter() - t0)
-        if r.status_code != 200:
-            raise RuntimeError(f"batch of {day.tid}: {r.status_code} {r.text[:200]}")
-        results = r.json()["results"]
+        if status != 200:
+            raise RuntimeError(f"batch of {day.tid}: {status} {data[:200]!r}")
+        results = json.loads(data)["results"]
         with tally.lock:
             tally.batch_ms.append(ms)
             tally.http["batch 200"] += 1
