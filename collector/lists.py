@@ -84,8 +84,9 @@ def trust_history(raws: tuple[bytes, ...], root: sigs.PublicKey | None) -> list[
     return out
 
 
-def trust_at(history: list[tuple[int, TrustList]], t: int) -> TrustList | None:
-    i = bisect.bisect_right([iat for iat, _ in history], t)
+def trust_at(history: list[tuple[int, TrustList]], t: int, iats: list[int] | None = None) -> TrustList | None:
+    """``iats``: the history's issue times, when the caller keeps them (asked once per row)."""
+    i = bisect.bisect_right(iats if iats is not None else [iat for iat, _ in history], t)
     return history[i - 1][1] if i else None
 
 
@@ -116,7 +117,7 @@ class Lists:
         self.skew_s = skew_s  # a wallet id leaves the list once its certificate expired plus this
         self.clock = clock
         self._lock = threading.Lock()
-        self._trust: list[tuple[int, TrustList]] = []
+        self._trust: tuple[list[tuple[int, TrustList]], list[int]] = ([], [])  # swapped whole
         self._version: tuple[int, int] = (-1, -1)
         self._deny_meta: dict[int, tuple[bytes, bytes, int]] = {}  # seq -> (protected, sig, count)
 
@@ -155,7 +156,8 @@ class Lists:
         raws = tuple(
             bytes(r) for (r,) in tx.all("SELECT raw FROM lists WHERE typ = ? ORDER BY seq", (TYP_TRUST_LIST,))
         )
-        self._trust = trust_history(raws, self.root)
+        history = trust_history(raws, self.root)
+        self._trust = (history, [iat for iat, _ in history])
         self._version = version  # type: ignore[assignment]
 
     def refresh(self) -> None:
@@ -173,7 +175,8 @@ class Lists:
 
     def trust_at(self, t: int) -> TrustList | None:
         """The newest trust list issued at or before ``t``: the one in force at that time."""
-        return trust_at(self._trust, t)
+        history, iats = self._trust
+        return trust_at(history, t, iats)
 
     def latest(self, tx: Tx, typ: int) -> Published | None:
         row = tx.one(

@@ -88,25 +88,27 @@ def check_token(
 
 
 _VERIFIED_SIZE = 4096
-_verified: dict[tuple[bytes, bytes, int, bytes], None] = {}
+_verified: dict[tuple[bytes, int, bytes], tuple[bytes, bytes]] = {}
 
 
 def _issuer_signed(issuer: IssuerKey, cert: Certificate) -> bool:
     """The issuer's signature on a certificate, remembered once it has verified.
 
-    Keyed by the issuer's exact key bytes and alg and the certificate's exact bytes, so a new
-    trust list with another key for the same kid verifies afresh. Only successes are kept.
+    Keyed by the issuer's exact key bytes and alg and the signature, and kept with the exact
+    protected header and payload it signed, compared on every hit: a new trust list with
+    another key for the same kid verifies afresh. Only successes are kept.
     """
     env = cert.envelope
-    key = (issuer.raw_key, env.protected + env.payload, issuer.alg, env.signature)
-    if key in _verified:
+    key = (issuer.raw_key, issuer.alg, env.signature)
+    signed = _verified.get(key)
+    if signed is not None and signed[0] == env.protected and signed[1] == env.payload:
         return True
     assert issuer.key is not None
     if not sigs.verify(issuer.key, env.signature, env.to_be_signed()):
         return False
     if len(_verified) >= _VERIFIED_SIZE:
         del _verified[next(iter(_verified))]
-    _verified[key] = None
+    _verified[key] = (env.protected, env.payload)
     return True
 
 
