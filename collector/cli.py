@@ -77,8 +77,7 @@ def register(sub: Any) -> None:
     p.add_argument("--tls-key", type=Path, help="the private key of --tls-cert (PEM)")
     p.add_argument("--processes", type=_count, help="serving processes (default: one per core)")
     p.add_argument(
-        "--ingest-threads", type=_count,
-        help="batches each serving process ingests at once (PostgreSQL 2, SQLite 1)",
+        "--ingest-threads", type=_count, help="batches each serving process ingests at once (2)",
     )  # fmt: skip
     p.add_argument("--limit-margin", type=_count, default=60, help="seconds")
     p.set_defaults(handler=run_serve)
@@ -124,7 +123,7 @@ def operator_token(args: argparse.Namespace) -> str | None:
 
 def run_serve(args: argparse.Namespace) -> int:
     from collector.connections import ConnectionLimits
-    from collector.server import ServeOptions, serve
+    from collector.server import INGEST_THREADS, ServeOptions, serve
 
     host, port = listen_address(args.listen)
     if (args.tls_cert is None) != (args.tls_key is None):
@@ -145,7 +144,7 @@ def run_serve(args: argparse.Namespace) -> int:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         processes=args.processes,
-        ingest_threads=args.ingest_threads,
+        ingest_threads=args.ingest_threads or INGEST_THREADS,
         limit_margin_s=args.limit_margin,
         limits=ConnectionLimits(args.header_timeout, args.body_timeout, args.max_connections_per_client),
     )

@@ -35,13 +35,12 @@ from pathlib import Path
 from typing import Any
 
 from collector import fetches
-from collector.app import DEFAULT_MAX_BODY, create_app
+from collector.app import DEFAULT_MAX_BODY, INGEST_THREADS, create_app
 from collector.connections import ConnectionLimits, guarded_protocol
 from collector.counters import RejectCounter
 from collector.db import Database
 from collector.list_cache import Republisher
 from collector.lists import Lists, ListSigner
-from collector.routes import ingest_threads_for
 from collector.service import Collector, Settings
 from pos import sigs
 from pos.decision import Policy
@@ -67,7 +66,7 @@ class ServeOptions:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     processes: int | None = None
-    ingest_threads: int | None = None  # by the database (collector.routes.ingest_threads_for)
+    ingest_threads: int = INGEST_THREADS
     pool_size: int = 8
     batch_window_s: int = 86400
     limit_margin_s: int = 60
@@ -155,7 +154,7 @@ def _run_server(opts: ServeOptions, sock: socket.socket, rejects: RejectCounter)
             max_body=opts.max_body,
             body_timeout_s=opts.limits.body_timeout_s,
             metrics_token=opts.metrics_token,
-            ingest_threads=opts.ingest_threads or ingest_threads_for(opts.db_url),
+            ingest_threads=opts.ingest_threads,
         ),
         http=guarded_protocol(opts.limits),
         loop="uvloop",

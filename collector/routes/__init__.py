@@ -20,17 +20,12 @@ DEFAULT_MAX_BODY = 8 << 20
 BODY_TIMEOUT_S = 30.0
 # Batches a serving process ingests at once (the others wait their turn on the event loop).
 # Parsing and judging hold the GIL for most of a row, so more threads only fight over it.
-# Measured with 2 processes on 2 cores, 2,000 simulated terminals, 32 requests in flight: on
-# PostgreSQL 2 gave 7,109 payments/s, 1 gave 6,018 (no overlap with the database's turn), 3
-# gave 6,513 and the thread pool's 40 gave 5,840; on SQLite, which writes one batch at a time,
-# 1 gave 7,383, 2 about 6,900 and 3 6,168 (a second thread waits for the write lock while
-# taking the GIL from the writer).
+# Measured with 2 processes on 2 cores: on PostgreSQL, 2,000 simulated terminals and 32
+# requests in flight, 2 gave 7,109 payments/s, 1 gave 6,018 (no overlap with the database's
+# turn), 3 gave 6,513 and the thread pool's 40 gave 5,840. On SQLite, which writes one batch at
+# a time, 1 did a little better in that fleet (7,383 against about 6,900) and worse with 4
+# terminals posting 500-row batches (8,561 against 9,873, ``scripts/bench sync``): 2 for both.
 INGEST_THREADS = 2
-INGEST_THREADS_SQLITE = 1
-
-
-def ingest_threads_for(db_url: str) -> int:
-    return INGEST_THREADS if db_url.startswith(("postgres://", "postgresql://")) else INGEST_THREADS_SQLITE
 
 
 @dataclass
