@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from collector.schema import TYPES
 from pos.wire import protocol as p
 
 if TYPE_CHECKING:
@@ -65,8 +66,7 @@ def create(tx: Tx, now: int) -> None:
         new = tx.one("SELECT to_regclass('wallet_days')")[0] is None
     else:
         new = tx.one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'wallet_days'") is None
-    blob, integer = ("BYTEA", "BIGINT") if tx.pg else ("BLOB", "INTEGER")
-    tx.execute(TABLE.format(BLOB=blob, INT=integer))
+    tx.execute(TABLE.format(**TYPES["postgres" if tx.pg else "sqlite"]))
     if new:
         tx.execute(
             "INSERT INTO wallet_days (wallet_id, day, total, min_limit)"
