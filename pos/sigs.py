@@ -98,7 +98,7 @@ def _verify_ed25519(key: ed25519.Ed25519PublicKey, signature: bytes, message: by
     try:
         crypto_sign_open(signature + message, key.public_bytes_raw())
         return True
-    except CryptoError:
+    except (CryptoError, TypeError, ValueError):  # TypeError: a memoryview; OpenSSL takes those
         pass
     return verify_openssl(key, signature, message)
 

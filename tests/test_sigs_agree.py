@@ -116,6 +116,14 @@ def test_openssl_decides_what_libsodium_refuses() -> None:
     assert sigs.verify(key, sig, b"m")
 
 
+def test_bytes_like_signatures_and_messages_get_openssls_answer() -> None:
+    key = Ed25519PrivateKey.generate()
+    sig = key.sign(b"message")
+    assert sigs.verify(key.public_key(), memoryview(sig), memoryview(b"message"))
+    assert sigs.verify(key.public_key(), bytearray(sig), b"message")
+    assert not sigs.verify(key.public_key(), memoryview(sig), memoryview(b"other"))
+
+
 @pytest.mark.parametrize("length", [0, 63, 65, 128])
 def test_a_signature_of_the_wrong_length_is_refused(length: int) -> None:
     key = Ed25519PrivateKey.generate()
