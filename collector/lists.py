@@ -84,12 +84,6 @@ def trust_history(raws: tuple[bytes, ...], root: sigs.PublicKey | None) -> list[
     return out
 
 
-def trust_at(history: list[tuple[int, TrustList]], t: int, iats: list[int] | None = None) -> TrustList | None:
-    """``iats``: the history's issue times, when the caller keeps them (asked once per row)."""
-    i = bisect.bisect_right(iats if iats is not None else [iat for iat, _ in history], t)
-    return history[i - 1][1] if i else None
-
-
 @dataclass(frozen=True, slots=True)
 class Published:
     typ: int
@@ -175,8 +169,9 @@ class Lists:
 
     def trust_at(self, t: int) -> TrustList | None:
         """The newest trust list issued at or before ``t``: the one in force at that time."""
-        history, iats = self._trust
-        return trust_at(history, t, iats)
+        history, iats = self._trust  # the issue times kept beside the lists: asked once per row
+        i = bisect.bisect_right(iats, t)
+        return history[i - 1][1] if i else None
 
     def latest(self, tx: Tx, typ: int) -> Published | None:
         row = tx.one(
