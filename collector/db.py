@@ -31,6 +31,7 @@ from collector.schema import ENTRIES_SQLITE, TYPES, schema_for
 _ARRAY_PARAM = re.compile(r"\?(?=::\w+\[\])")
 _POOL_WAIT_S = 60.0  # a request waits this long for a pooled connection before 503
 SCHEMA_LOCK_KEY = 0x4F575432  # advisory lock key (collector.lists uses 0x4F575431)
+WAL_CHECKPOINT_PAGES = 10_000  # SQLite: see ``Database._sqlite_conn``
 
 
 class DatabaseError(Exception):
@@ -150,6 +151,11 @@ class Database:
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA cache_size=-65536")  # 64 MB: the indexes are keyed by random ids
+            # A checkpoint every 10,000 WAL pages (40 MB), not SQLite's 1,000: a batch dirties a
+            # page per row in each random-key index, and a page rewritten by many commits is
+            # copied to the database once per checkpoint. The WAL is cut back to 64 MB after one.
+            conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+            conn.execute(f"PRAGMA journal_size_limit={64 << 20}")
             self._sqlite = conn
         return self._sqlite
 

@@ -4,7 +4,7 @@ Payments are the accepted entries (as in ``collector.export``). The search is or
 first by (time, terminal_id, seq) and pages with a cursor on those three (``WHERE (...) < (...)``),
 never OFFSET. A time range is an index range scan however deep (``entries_time`` on
 PostgreSQL, ``entries_pay_time`` on SQLite); a wallet's rows come by its index
-(``entries_wallet`` / ``entries_exposure``) and a terminal's by the primary key, then sorted
+(``entries_wallet`` / ``entries_once``) and a terminal's by the primary key, then sorted
 (one wallet or terminal holds few rows a month next to the table). docs/scale.md lists them.
 
 The settlement is ``collector.export.settlement`` split by the day (UTC) the collector stored
