@@ -12,6 +12,7 @@ from typing import Any
 
 from pos import cbor
 from pos.errors import CborError
+from pos.frozen import quick_init
 
 TAG_SIGN1 = 18
 HDR_ALG = 1
@@ -25,6 +26,7 @@ class CoseError(CborError):
     """A COSE_Sign1 that is not well formed under SPEC 1 and 3.2."""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Sign1:
     protected: bytes  # the exact bstr contents, as signed
@@ -60,7 +62,9 @@ def parse_sign1(data: bytes, *, packed_ids: bool = False) -> tuple[Sign1, Any]:
 
     Raises ``CborError`` (or its subclass ``CoseError``) for anything malformed.
     """
-    obj = cbor.loads(data, fast=True)
+    obj = _split(data)
+    if obj is None:
+        obj = cbor.loads(data, fast=True)
     if isinstance(obj, cbor.Tag):
         if obj.tag != TAG_SIGN1:
             raise CoseError(f"tag {obj.tag} is not COSE_Sign1")
@@ -85,6 +89,51 @@ def parse_sign1(data: bytes, *, packed_ids: bool = False) -> tuple[Sign1, Any]:
         raise CoseError("protected alg missing or not an integer")
     body = cbor.loads(payload, packed_ids=packed_ids, fast=True)
     return Sign1(protected, headers, payload, signature), body
+
+
+def _bstr(data: bytes, pos: int) -> tuple[bytes, int] | None:
+    """The byte string whose shortest head starts at ``pos``, and where it ends; None for
+    anything else (another type, a longer head than needed, past the end)."""
+    if pos >= len(data):
+        return None
+    ib = data[pos]
+    if ib >> 5 != 2:
+        return None
+    ai = ib & 0x1F
+    if ai < 24:
+        n, pos = ai, pos + 1
+    elif ai == 24 and pos + 1 < len(data) and data[pos + 1] >= 24:
+        n, pos = data[pos + 1], pos + 2
+    elif ai == 25 and pos + 2 < len(data) and data[pos + 1] > 0:
+        n, pos = (data[pos + 1] << 8) | data[pos + 2], pos + 3
+    else:
+        return None
+    end = pos + n
+    return (data[pos:end], end) if end <= len(data) else None
+
+
+def _split(data: bytes) -> list[Any] | None:
+    """The four items of the usual COSE_Sign1, ``[bstr, {}, bstr, bstr]`` with shortest heads
+    (tag 18 optional), exactly as ``cbor.loads`` decodes them, by slicing; None for any other
+    shape, which ``cbor.loads`` then decodes or refuses (tokens are parsed by the thousand)."""
+    if type(data) is not bytes:
+        return None
+    tagged = data[:1] == b"\xd2"
+    pos = 1 if tagged else 0
+    if data[pos : pos + 1] != b"\x84":
+        return None
+    got = _bstr(data, pos + 1)
+    if got is None or data[got[1] : got[1] + 1] != b"\xa0":
+        return None
+    protected = got[0]
+    got = _bstr(data, got[1] + 1)
+    if got is None:
+        return None
+    payload = got[0]
+    got = _bstr(data, got[1])
+    if got is None or got[1] != len(data):
+        return None
+    return [protected, {}, payload, got[0]]
 
 
 _PROTECTED_CACHE: dict[bytes, Any] = {}

@@ -12,6 +12,7 @@ from typing import Any
 from pos import cose, reasons, sigs
 from pos.cose import Sign1
 from pos.errors import CborError, Decline
+from pos.frozen import quick_init
 
 MAX_TOKEN_BYTES = 2048
 MAX_TOKEN_LIFETIME_S = 120
@@ -44,6 +45,7 @@ class Certificate:
     offline_limit: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Token:
     raw: bytes

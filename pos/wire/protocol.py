@@ -25,9 +25,8 @@ The answer is JSON: ``{"tid", "next_seq", "results": [[seq, status, verdict], ..
 "locks"}`` with ``status`` one of ``stored``, ``duplicate`` (both acknowledge the row) or
 ``refused`` (the row stays pending; ``chain`` says why).
 
-The envelope is decoded with the strict decoder of ``pos.cbor``; the payload, once its
-signature has verified, with cbor2, and every field's type is checked, so garbage is a
-``ProtocolError`` and never a crash.
+The envelope is decoded with the strict decoder of ``pos.cbor``; the payload, once its signature
+has verified, with cbor2, and every field's type is checked: garbage is a ``ProtocolError``.
 """
 
 from __future__ import annotations
@@ -42,6 +41,7 @@ import cbor2
 
 from pos import cbor, chain
 from pos.errors import CborError, PosError
+from pos.frozen import quick_init
 from pos.identity import TERMINAL_ID_RULE, valid_terminal_id
 
 VERSION = 1
@@ -76,6 +76,7 @@ class ProtocolError(PosError):
         self.detail = detail
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class BatchRow(chain.RowFields):
     """A journal row on the wire: the chain fields, the raw token and the row's hash."""
