@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from collector.db import Tx, ckey, cvalue
+from collector.pg_arrays import Byteas, Int8s
 from collector.reverify import Verdict
 from collector.schema import token_digest_sql
 from pos.wire import protocol as p
@@ -59,11 +60,12 @@ def claim(
     pairs = sorted(first)
     wids = [w for w, _ in pairs]
     cks = [ckey(c) for _, c in pairs]
+    untils = Int8s(verdicts[first[k].seq].until for k in pairs)
     got = tx.all(
         "INSERT INTO claims (wallet_id, counter, terminal_id, seq, ingested_at, until)"
         " SELECT w, c, ?::text, s, ?::bigint, u FROM unnest(?::bytea[], ?::bytea[], ?::bigint[], ?::bigint[])"
         " AS v (w, c, s, u) ON CONFLICT (wallet_id, counter) DO NOTHING RETURNING wallet_id, counter",
-        [tid, now, wids, cks, [first[k].seq for k in pairs], [verdicts[first[k].seq].until for k in pairs]],
+        [tid, now, Byteas(wids), Byteas(cks), Int8s(first[k].seq for k in pairs), untils],
     )
     mine = {(bytes(w), cvalue(c)) for w, c in got}
     taken = [k for k in pairs if k not in mine]
@@ -75,7 +77,7 @@ def claim(
         " LEFT JOIN entries e ON e.terminal_id = c.terminal_id"
         " AND e.seq = c.seq AND e.ingested_at = c.ingested_at"
         " WHERE (c.wallet_id, c.counter) IN (SELECT * FROM unnest(?::bytea[], ?::bytea[]))",
-        [[w for w, _ in taken], [ckey(c) for _, c in taken]],
+        [Byteas([w for w, _ in taken]), Byteas([ckey(c) for _, c in taken])],
     )
     return {(bytes(r[6]), cvalue(r[7])): evidence(r) for r in found}, late
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from collector import partitions, wallet_days
+from collector import partitions, pg_arrays, wallet_days
 from collector.console import schema as console_schema
 from collector.schema import ENTRIES_SQLITE, TYPES, schema_for
 
@@ -92,8 +92,9 @@ class Tx:
     def in_clause(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         """``column IN (...)`` as SQL and parameters, one array parameter on PostgreSQL."""
         if self.pg:
-            cast = "::bytea[]" if values and isinstance(values[0], bytes) else ""
-            return f"{column} = ANY(?{cast})", [list(values)]
+            if values and isinstance(values[0], bytes):
+                return f"{column} = ANY(?::bytea[])", [pg_arrays.Byteas(values)]
+            return f"{column} = ANY(?)", [list(values)]
         return f"{column} IN ({','.join('?' * len(values))})", list(values)
 
     def lock_global(self, key: int) -> None:
@@ -172,6 +173,7 @@ class Database:
             timeout=_POOL_WAIT_S,
             open=False,
             name="collector",
+            configure=pg_arrays.register,
         )
         try:
             pool.open(wait=True, timeout=15)

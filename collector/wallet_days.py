@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from collector.pg_arrays import Byteas, Int8s
 from collector.schema import TYPES
 from pos.wire import protocol as p
 
@@ -90,7 +91,8 @@ def add(tx: Tx, fresh: list[p.BatchRow], limits: dict[int, int | None], now: int
     wallets = sorted(sums)
     day = now // DAY
     if tx.pg:
-        got = tx.all(_UPSERT_PG, [day, wallets, [sums[w][0] for w in wallets], [sums[w][1] for w in wallets]])
+        totals, lims = Int8s([sums[w][0] for w in wallets]), Int8s([sums[w][1] for w in wallets])
+        got = tx.all(_UPSERT_PG, [day, Byteas(wallets), totals, lims])
     else:
         got = []
         for i in range(0, len(wallets), _SQLITE_CHUNK):
