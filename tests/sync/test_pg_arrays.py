@@ -50,9 +50,11 @@ def test_packed_bytea_arrays_arrive_as_psycopgs_own(pg_db: Database, values: lis
 
 def test_binary_array_layout_is_postgresqls() -> None:
     """ndim, has-null flag, element oid, length, lower bound, then length-prefixed elements."""
-    assert pack_int8s([7]).hex() == "00000001" "00000000" "00000014" "00000001" "00000001" "00000008" "0000000000000007"
-    assert pack_int8s([None]).hex() == "00000001" "00000001" "00000014" "00000001" "00000001" "ffffffff"
-    assert pack_byteas([b"ab"]).hex() == "00000001" "00000000" "00000011" "00000001" "00000001" "00000002" "6162"
+    head = "00000001" "00000000"  # one dimension, no NULL
+    one = "00000001" "00000001"  # length 1, lower bound 1
+    assert pack_int8s([7]).hex() == head + "00000014" + one + "00000008" "0000000000000007"
+    assert pack_int8s([None]).hex() == "00000001" "00000001" "00000014" + one + "ffffffff"
+    assert pack_byteas([b"ab"]).hex() == head + "00000011" + one + "00000002" "6162"
     assert pack_byteas([]).hex() == "00000000" "00000000" "00000011"
 
 
