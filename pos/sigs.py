@@ -45,8 +45,17 @@ class KeyFormatError(CborError):
     """Key bytes or a COSE_Key that is not an Ed25519 or P-256 public key."""
 
 
+def _is_ed25519(key: PublicKey) -> bool:
+    """``isinstance(key, Ed25519PublicKey)``, answered for OpenSSL's own key class without the
+    abstract class's subclass check (twice per token verified)."""
+    return type(key) is _ED25519_TYPE or isinstance(key, ed25519.Ed25519PublicKey)
+
+
+_ED25519_TYPE = type(ed25519.Ed25519PrivateKey.generate().public_key())
+
+
 def alg_of(key: PublicKey) -> int:
-    return ALG_EDDSA if isinstance(key, ed25519.Ed25519PublicKey) else ALG_ES256
+    return ALG_EDDSA if _is_ed25519(key) else ALG_ES256
 
 
 def load_raw_key(alg: int, raw: bytes) -> PublicKey:
@@ -79,7 +88,7 @@ def load_cose_key(obj: Any) -> PublicKey:
 
 def verify(key: PublicKey, signature: bytes, message: bytes) -> bool:
     """True only for a valid signature; never raises for bad signature bytes."""
-    if isinstance(key, ed25519.Ed25519PublicKey):
+    if _is_ed25519(key):
         return _verify_ed25519(key, signature, message)
     try:
         if len(signature) != 2 * _P256_ORDER_BYTES:

@@ -89,11 +89,14 @@ def tstr(body: dict[Any, Any], label: int) -> str:
     return v
 
 
+_INT_ONLY = {int}
+
+
 def payload_map(body: Any, typ: int) -> dict[int, Any]:
     """The payload must be a map with integer labels and label 0 equal to ``typ``."""
     if type(body) is not dict:
         raise _malformed("payload is not a map")
-    if any(type(k) is not int for k in body):
+    if body and set(map(type, body)) != _INT_ONLY:
         raise _malformed("payload has a non-integer label")
     if body.get(L_TYP) != typ or type(body.get(L_TYP)) is not int:
         raise _malformed(f"payload typ is not {typ}")
