@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 
-from collector.db import Tx
+from collector.db import INT64_MAX, Tx
 from pos.errors import PosError
 from pos.tokens import parse_token
 
@@ -35,7 +35,8 @@ _TOKENS_PER_WALLET = 4  # one certificate per wallet id; a few rows are plenty
 
 
 def cert_exp(tx: Tx, wallet_id: bytes) -> int | None:
-    """The certificate expiry of ``wallet_id`` from tokens this collector verified, else None."""
+    """The certificate expiry of ``wallet_id`` from tokens this collector verified, else None;
+    at most 2**63 - 1 (the databases' integers), the same "never" as SPEC's 2**64 - 1."""
     rows = tx.all(
         "SELECT token FROM entries WHERE wallet_id = ? AND status = 'accepted' AND token IS NOT NULL LIMIT ?",
         (wallet_id, _TOKENS_PER_WALLET),
@@ -47,7 +48,7 @@ def cert_exp(tx: Tx, wallet_id: bytes) -> int | None:
         except (PosError, ValueError):  # stored by an older collector that kept anything: not evidence
             continue
         if tok.cert.wallet_id == wallet_id:
-            exps.append(tok.cert.exp)
+            exps.append(min(tok.cert.exp, INT64_MAX))
     return max(exps) if exps else None
 
 

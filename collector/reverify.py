@@ -20,6 +20,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from collector.db import INT64_MAX
 from collector.lists import Lists
 from pos.decision import PaymentRequest, Policy, TerminalState
 from pos.errors import Decline
@@ -75,7 +76,9 @@ def judge(
         check_token(token, keys, request, policy, _NO_STATE)
     except Decline as d:
         return Verdict(REJECTED, d.reason)
-    return Verdict(ACCEPTED, None, token.cert.offline_limit, token.cert.exp)
+    # SPEC 3.2's unsigned integers reach 2**64 - 1; the databases' integers stop at 2**63 - 1,
+    # which as a limit in minor units or a time in seconds is the same "never" as anything above.
+    return Verdict(ACCEPTED, None, min(token.cert.offline_limit, INT64_MAX), min(token.cert.exp, INT64_MAX))
 
 
 class Reverifier:

@@ -457,3 +457,36 @@ def test_deny_list_request_with_a_unicode_digit_is_refused_not_a_500(coll: Colle
     ``?have=²`` was an internal error (HTTP 500); other Unicode digits passed as a seq."""
     r = httpx.get(f"{coll.url}/v1/lists/deny?have={have}", trust_env=False)
     assert (r.status_code, r.json()["error"]) == (400, "bad_have")
+
+
+def test_certificate_limits_and_expiry_up_to_two_to_the_64_are_stored(
+    menv: SchemeEnv, coll: CollectorProc, view: View, tmp_path: Path
+):
+    """SPEC 3.2: limits and times are unsigned CBOR integers, up to 2**64 - 1, past BIGINT. An
+    issuer writing "no limit" or "never expires" that way must not wedge the terminal's uploads."""
+    t = term(menv, coll, tmp_path, "big")
+    top = 2**64 - 1
+    w = menv.wallet(payment_limit=top, offline_limit=top, valid_s=top - (menv.now - 3600))
+    for amount in (100, 250):
+        assert t.pay(w, amount).approved
+    report = sync_once(t.data_dir, FAST)
+    assert report["upload"]["ok"], report
+    assert report["upload"]["verdicts"] == {"accepted": 2}
+    assert_exactly_once(view, t)
+
+
+def test_a_never_expiring_certificate_that_double_spends_reaches_the_deny_list(
+    menv: SchemeEnv, coll: CollectorProc, view: View, tmp_path: Path
+):
+    """The deny list's bound (``collector.deny_expiry``) keeps each denied wallet's certificate
+    expiry: one at 2**64 - 1 must not stop the list that names the wallet from being published."""
+    a, b = term(menv, coll, tmp_path, "A"), term(menv, coll, tmp_path, "B")
+    cheat = menv.wallet(valid_s=2**64 - 1 - (menv.now - 3600))
+    raw = cheat.token(max_amount=500, now=menv.now)
+    assert a.pay(cheat, 500, raw=raw).approved and b.pay(cheat, 500, raw=raw).approved
+    assert sync_once(a.data_dir, FAST)["upload"]["verdicts"] == {"accepted": 1}
+    rep = sync_once(b.data_dir, FAST)
+    assert rep["upload"]["verdicts"] == {"double_spend": 1}
+    assert "installed" in rep["lists"]["deny"], rep["lists"]
+    deny = KeyStore.pinned(b.data_dir).load().deny
+    assert deny is not None and deny.contains(cheat.wallet_id)
