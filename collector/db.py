@@ -32,7 +32,6 @@ _ARRAY_PARAM = re.compile(r"\?(?=::\w+\[\])")
 _POOL_WAIT_S = 60.0  # a request waits this long for a pooled connection before 503
 SCHEMA_LOCK_KEY = 0x4F575432  # advisory lock key (collector.lists uses 0x4F575431)
 WAL_CHECKPOINT_PAGES = 10_000  # SQLite: see ``Database._sqlite_conn``
-INT64_MAX = (1 << 63) - 1  # the largest integer both databases store
 
 
 class DatabaseError(Exception):

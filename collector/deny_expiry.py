@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import logging
 
-from collector.db import INT64_MAX, Tx
+from collector.db import Tx
+from collector.schema import INT64_MAX
 from pos.errors import PosError
 from pos.tokens import parse_token
 

@@ -44,17 +44,10 @@ def check_exposure(
     wallets = wallet_days.over_limit(tx, today, cutoff, now)
     if not wallets:
         return
-    where, params = tx.in_clause("wallet_id", wallets)
-    bounds = tx.all(
-        "SELECT wallet_id, sum(amount), min(offline_limit) FROM entries"
-        f" WHERE status = 'accepted' AND ingested_at > ? AND {where} GROUP BY wallet_id",
-        [cutoff, *params],
-    )
     fresh_keys = {(r.wallet_id, r.counter) for r in fresh}
-    for wid, total, limit in bounds:
+    for wid, (total, limit) in _bounds(tx, wallets, cutoff).items():
         if limit is None or total <= limit:
             continue
-        wid = bytes(wid)
         entries = tx.all(
             "SELECT terminal_id, seq, time, amount, offline_limit, ingested_at, counter,"
             f" {token_digest_sql(tx.pg)}"
@@ -68,6 +61,23 @@ def check_exposure(
         if not any((wid, cvalue(e[6])) in fresh_keys for e in active):
             continue
         events.append(_event(wid, at, active))
+
+
+def _bounds(tx: Tx, wallets: list[bytes], cutoff: int) -> dict[bytes, tuple[int, int | None]]:
+    """Each wallet's accepted amounts since ``cutoff`` and their smallest limit, added up here
+    (SQLite's ``sum()`` fails past 2**63 - 1, which amounts a certificate allows can reach)."""
+    where, params = tx.in_clause("wallet_id", wallets)
+    out: dict[bytes, tuple[int, int | None]] = {}
+    for wid, amount, limit in tx.all(
+        "SELECT wallet_id, amount, offline_limit FROM entries"
+        f" WHERE status = 'accepted' AND ingested_at > ? AND {where}",
+        [cutoff, *params],
+    ):
+        total, least = out.get(bytes(wid), (0, None))
+        if limit is not None and (least is None or limit < least):
+            least = limit
+        out[bytes(wid)] = (total + amount, least)
+    return out
 
 
 def _event(wid: bytes, at: int, active: list[Any]) -> dict[str, Any]:

@@ -20,8 +20,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from collector.db import INT64_MAX
 from collector.lists import Lists
+from collector.schema import INT64_MAX
 from pos.decision import PaymentRequest, Policy, TerminalState
 from pos.errors import Decline
 from pos.keystore import KeySnapshot

@@ -153,6 +153,8 @@ def token_digest_sql(pg: bool, table: str = "") -> str:
     return f"coalesce({t}token_digest, sha256({t}token))" if pg else f"{t}token_digest"
 
 
+INT64_MAX = (1 << 63) - 1  # the largest integer both databases store
+
 TYPES = {
     "sqlite": {"BLOB": "BLOB", "INT": "INTEGER", "AUTOID": "INTEGER PRIMARY KEY AUTOINCREMENT"},
     "postgres": {

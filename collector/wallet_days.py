@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from collector.pg_arrays import Byteas, Int8s
-from collector.schema import TYPES
+from collector.schema import INT64_MAX, TYPES
 from pos.wire import protocol as p
 
 if TYPE_CHECKING:
@@ -43,16 +43,23 @@ CREATE TABLE IF NOT EXISTS wallet_days (
 )
 """
 
+# A day's total stops at the databases' largest integer instead of failing the batch: a
+# certificate may allow any amount (SPEC 3.2's integers reach 2**64 - 1), and a sum that passes
+# 2**63 - 1 is over every limit a database can hold anyway.
+_SATURATED = (
+    f"CASE WHEN wallet_days.total > {INT64_MAX} - excluded.total THEN {INT64_MAX}"
+    " ELSE wallet_days.total + excluded.total END"
+)
 _UPSERT_PG = (
     "INSERT INTO wallet_days (wallet_id, day, total, min_limit)"
     " SELECT w, ?::bigint, t, l FROM unnest(?::bytea[], ?::bigint[], ?::bigint[]) AS v (w, t, l)"
-    " ON CONFLICT (wallet_id, day) DO UPDATE SET total = wallet_days.total + excluded.total,"
+    " ON CONFLICT (wallet_id, day) DO UPDATE SET total = " + _SATURATED + ","
     " min_limit = least(wallet_days.min_limit, excluded.min_limit)"
     " RETURNING wallet_id, total, min_limit"
 )
 _UPSERT_SQLITE = (
     "INSERT INTO wallet_days (wallet_id, day, total, min_limit) VALUES {values}"
-    " ON CONFLICT (wallet_id, day) DO UPDATE SET total = wallet_days.total + excluded.total,"
+    " ON CONFLICT (wallet_id, day) DO UPDATE SET total = " + _SATURATED + ","
     " min_limit = coalesce(min(wallet_days.min_limit, excluded.min_limit),"
     " wallet_days.min_limit, excluded.min_limit)"
     " RETURNING wallet_id, total, min_limit"
@@ -84,7 +91,7 @@ def add(tx: Tx, fresh: list[p.BatchRow], limits: dict[int, int | None], now: int
     sums: dict[bytes, list[Any]] = {}
     for r in fresh:
         s = sums.setdefault(r.wallet_id, [0, None])
-        s[0] += r.amount
+        s[0] = min(s[0] + r.amount, INT64_MAX)
         lim = limits.get(r.seq)
         if lim is not None and (s[1] is None or lim < s[1]):
             s[1] = lim
@@ -110,9 +117,8 @@ def over_limit(tx: Tx, today: Totals, cutoff: int, now: int) -> list[bytes]:
     totals = dict(today)
     if first < day and totals:
         where, params = tx.in_clause("wallet_id", sorted(totals))
-        for wid, total, lim in tx.all(
-            "SELECT wallet_id, sum(total), min(min_limit) FROM wallet_days"
-            f" WHERE day >= ? AND day < ? AND {where} GROUP BY wallet_id",
+        for wid, total, lim in tx.all(  # summed here: SQLite's sum() fails past 2**63 - 1
+            f"SELECT wallet_id, total, min_limit FROM wallet_days WHERE day >= ? AND day < ? AND {where}",
             [first, day, *params],
         ):
             t, m = totals[bytes(wid)]

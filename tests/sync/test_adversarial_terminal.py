@@ -287,3 +287,24 @@ def test_honest_terminal_signs_its_list_fetch_and_states_its_lists(
     assert tuple(marks) == (seq, 0)
     assert t.pay(menv.wallet(), 10).approved
     assert sync_once(t.data_dir, FAST)["upload"]["verdicts"] == {"accepted": 1}  # stated, still honest
+
+
+def test_payments_near_two_to_the_63_cannot_wedge_another_terminals_uploads(
+    menv: SchemeEnv, coll: CollectorProc, view: View, tmp_path: Path
+):
+    """A wallet whose certificate allows "any amount" (SPEC 3.2's integers reach 2**64 - 1) and
+    a rogue terminal: payments whose sum passes the databases' 2**63 - 1 must not make every
+    later batch naming the wallet fail, an honest terminal's included."""
+    evil, shop = attacker(coll, tmp_path), honest(menv, coll, tmp_path)
+    top = 2**64 - 1
+    w = menv.wallet(payment_limit=top, offline_limit=top)
+    big = 2**63 - 2
+    for _ in range(2):
+        evil.row(w.token(max_amount=big, now=menv.now), at=menv.now, amount=big)
+    answer = evil.send()
+    assert [v[1] for v in verdicts(answer).values()] == ["accepted", "accepted"]
+    evil.row(w.token(max_amount=big, now=menv.now), at=menv.now, amount=big)
+    assert [v[1] for v in verdicts(evil.send()).values()] == ["accepted"]
+    assert shop.pay(w, 300).approved
+    report = sync_once(shop.data_dir, FAST, lists=False)["upload"]
+    assert report["ok"] and report["verdicts"] == {"accepted": 1}, report

@@ -81,8 +81,8 @@ def test_wallet_search_and_exact_exposure_check_search_the_single_use_index(tmp_
         assert "USING INDEX entries_once (wallet_id=?)" in plan, plan
         assert "SCAN" not in plan.replace("SCAN CONSTANT ROW", ""), plan
         sql = (
-            "SELECT wallet_id, sum(amount), min(offline_limit) FROM entries WHERE status = 'accepted'"
-            " AND ingested_at > ? AND wallet_id IN (?, ?) GROUP BY wallet_id"
+            "SELECT wallet_id, amount, offline_limit FROM entries WHERE status = 'accepted'"
+            " AND ingested_at > ? AND wallet_id IN (?, ?)"
         )
         plan = _plan(db, sql, [0, wallet, (9).to_bytes(8, "big")])
         assert "USING INDEX entries_once (wallet_id=?)" in plan, plan
