@@ -14,7 +14,7 @@ case; only the cost differs (a bad signature costs both).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard, cast
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -45,7 +45,7 @@ class KeyFormatError(CborError):
     """Key bytes or a COSE_Key that is not an Ed25519 or P-256 public key."""
 
 
-def _is_ed25519(key: PublicKey) -> bool:
+def _is_ed25519(key: PublicKey) -> TypeGuard[ed25519.Ed25519PublicKey]:
     """``isinstance(key, Ed25519PublicKey)``, answered for OpenSSL's own key class without the
     abstract class's subclass check (twice per token verified)."""
     return type(key) is _ED25519_TYPE or isinstance(key, ed25519.Ed25519PublicKey)
@@ -95,7 +95,7 @@ def verify(key: PublicKey, signature: bytes, message: bytes) -> bool:
             return False
         r = int.from_bytes(signature[:32], "big")
         s = int.from_bytes(signature[32:], "big")
-        key.verify(encode_dss_signature(r, s), message, _ECDSA_SHA256)
+        cast(ec.EllipticCurvePublicKey, key).verify(encode_dss_signature(r, s), message, _ECDSA_SHA256)
         return True
     except (InvalidSignature, ValueError):
         return False
