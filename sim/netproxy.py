@@ -197,6 +197,12 @@ class FaultProxy:
                 self._server.close()
             for w in list(self._conns):
                 w.transport.abort()
+            # The connections' handlers end here, not when the closed loop's tasks are collected
+            # (a handler's cleanup then runs on a closed loop, after the test's output is gone).
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(_stop(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)

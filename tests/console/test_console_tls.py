@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+
 import httpx
 
 from tests.console.conftest import new_account
@@ -19,7 +21,8 @@ def test_session_cookie_is_secure_under_tls(console_scheme, tmp_path):
     proc.start()
     try:
         viewer = new_account(proc.db_url, "viewer")
-        with httpx.Client(base_url=proc.url, verify=str(pki["ca"]), timeout=10) as client:
+        ctx = ssl.create_default_context(cafile=str(pki["ca"]))
+        with httpx.Client(base_url=proc.url, verify=ctx, timeout=10) as client:
             r = client.post("/console/login", data={"username": viewer.name, "password": viewer.password})
         assert r.status_code == 303
         cookie = r.headers["set-cookie"].lower()
