@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from collector.db import Database, cvalue
 from collector.judge import TERMINAL_FLAGS
-from collector.schema import ROW_TERMINAL_SQL, token_digest_sql
+from collector.schema import ROW_TERMINAL_SQL, amount_sum_sql, token_digest_sql
 
 
 def payments(db: Database, since: int = 0) -> Iterator[dict[str, Any]]:
@@ -62,13 +62,14 @@ FIELDS = ["terminal_id", "currency", "count", "total", "reversed_count", "revers
 def settlement(db: Database, since: int = 0) -> list[dict[str, Any]]:
     """Per terminal and currency: what to settle (count, total, net of reversals), and the
     reversed payments (voids, failed vends) apart."""
+    pg = db.dialect == "postgres"
     with db.read() as tx:
         rows = tx.all(
             "SELECT terminal_id, currency,"
             " sum(CASE WHEN reversed_seq IS NULL THEN 1 ELSE 0 END),"
-            " sum(CASE WHEN reversed_seq IS NULL THEN amount ELSE 0 END),"
+            f" {amount_sum_sql('CASE WHEN reversed_seq IS NULL THEN amount ELSE 0 END', pg)},"
             " sum(CASE WHEN reversed_seq IS NULL THEN 0 ELSE 1 END),"
-            " sum(CASE WHEN reversed_seq IS NULL THEN 0 ELSE amount END)"
+            f" {amount_sum_sql('CASE WHEN reversed_seq IS NULL THEN 0 ELSE amount END', pg)}"
             " FROM entries WHERE status = 'accepted' AND ingested_at >= ?"
             " GROUP BY terminal_id, currency ORDER BY terminal_id, currency",
             (since,),

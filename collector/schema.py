@@ -146,6 +146,14 @@ CREATE INDEX IF NOT EXISTS entries_pay_time ON entries (time, terminal_id, seq) 
 ROW_TERMINAL_SQL = "coalesce(row_terminal_id, terminal_id)"
 
 
+def amount_sum_sql(expr: str, pg: bool) -> str:
+    """``sum(expr)`` of amounts that never fails: SQLite's ``sum()`` raises past 2**63 - 1 (a
+    certificate may allow any amount, a rogue terminal may upload them), so there ``total()``,
+    exact below 2**53 minor units, cast back to an integer (saturating at 2**63 - 1);
+    PostgreSQL adds ``bigint`` up in ``numeric``."""
+    return f"sum({expr})" if pg else f"CAST(total({expr}) AS INTEGER)"
+
+
 def token_digest_sql(pg: bool, table: str = "") -> str:
     """The stored payment's token digest: on PostgreSQL NULL when the token is stored (the
     token's SHA-256, checked at ingest), so computed from it; on SQLite the column."""

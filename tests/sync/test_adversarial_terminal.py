@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from collector import export
+from collector.console.queries.payments import settlement_by_day
 from pos.decision import PaymentRequest
 from pos.sigs import ALG_ES256
 from pos.sync.service import sync_once
@@ -308,3 +309,8 @@ def test_payments_near_two_to_the_63_cannot_wedge_another_terminals_uploads(
     assert shop.pay(w, 300).approved
     report = sync_once(shop.data_dir, FAST, lists=False)["upload"]
     assert report["ok"] and report["verdicts"] == {"accepted": 1}, report
+    # The settlement views add the rogue terminal's sums up too, without failing for the others.
+    settle = {r["terminal_id"]: r["total"] for r in export.settlement(view.db)}
+    assert settle[shop.tid] == 300 and settle[evil.tid] >= 2**63 - 2**11
+    days = {r["terminal_id"]: r for r in settlement_by_day(view.db)}
+    assert days[shop.tid]["count"] == 1 and days[evil.tid]["count"] == 3

@@ -13,6 +13,7 @@ from typing import Any
 
 from collector.db import Database, Tx
 from collector.judge import CHAIN_FLAGS
+from collector.schema import amount_sum_sql
 from pos.tokens import TYP_DENY_LIST
 
 ONLINE_S = 300  # a contact (upload or signed list fetch) this recent: online
@@ -141,7 +142,7 @@ def _details(tx: Tx, rows: list[FleetRow]) -> None:
     by_id = {r.terminal_id: r for r in rows}
     clause, params = tx.in_clause("e.terminal_id", list(by_id))
     for tid, currency, n, amount in tx.all(
-        "SELECT e.terminal_id, e.currency, count(*), sum(e.amount) FROM entries e"
+        f"SELECT e.terminal_id, e.currency, count(*), {amount_sum_sql('e.amount', tx.pg)} FROM entries e"
         f" WHERE {clause} AND e.status = 'accepted' AND e.reversed_seq IS NULL"
         " GROUP BY e.terminal_id, e.currency",
         params,

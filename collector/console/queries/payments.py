@@ -23,7 +23,7 @@ from typing import Any
 
 from collector.db import Database, cvalue
 from collector.export import FIELDS
-from collector.schema import token_digest_sql
+from collector.schema import amount_sum_sql, token_digest_sql
 
 PAGE = 50
 MAX_PAGE = 500
@@ -124,13 +124,14 @@ def settlement_by_day(db: Database, since: int = 0, terminal_id: str | None = No
     if terminal_id:
         where += " AND terminal_id = ?"
         params.append(terminal_id)
+    pg = db.dialect == "postgres"
     with db.read() as tx:
         rows = tx.all(
             "SELECT ingested_at / 86400 AS day, terminal_id, currency,"
             " sum(CASE WHEN reversed_seq IS NULL THEN 1 ELSE 0 END),"
-            " sum(CASE WHEN reversed_seq IS NULL THEN amount ELSE 0 END),"
+            f" {amount_sum_sql('CASE WHEN reversed_seq IS NULL THEN amount ELSE 0 END', pg)},"
             " sum(CASE WHEN reversed_seq IS NULL THEN 0 ELSE 1 END),"
-            " sum(CASE WHEN reversed_seq IS NULL THEN 0 ELSE amount END)"
+            f" {amount_sum_sql('CASE WHEN reversed_seq IS NULL THEN 0 ELSE amount END', pg)}"
             f" FROM entries WHERE {where}"
             " GROUP BY ingested_at / 86400, terminal_id, currency ORDER BY day, terminal_id, currency",
             params,
