@@ -62,8 +62,8 @@ FIELDS = ["terminal_id", "currency", "count", "total", "reversed_count", "revers
 def settlement(db: Database, since: int = 0) -> list[dict[str, Any]]:
     """Per terminal and currency: what to settle (count, total, net of reversals), and the
     reversed payments (voids, failed vends) apart."""
-    pg = db.dialect == "postgres"
     with db.read() as tx:
+        pg = tx.pg
         rows = tx.all(
             "SELECT terminal_id, currency,"
             " sum(CASE WHEN reversed_seq IS NULL THEN 1 ELSE 0 END),"

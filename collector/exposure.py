@@ -74,9 +74,7 @@ def _bounds(tx: Tx, wallets: list[bytes], cutoff: int) -> dict[bytes, tuple[int,
         [cutoff, *params],
     ):
         total, least = out.get(bytes(wid), (0, None))
-        if limit is not None and (least is None or limit < least):
-            least = limit
-        out[bytes(wid)] = (total + amount, least)
+        out[bytes(wid)] = (total + amount, wallet_days.smaller_limit(least, limit))
     return out
 
 

@@ -84,6 +84,13 @@ def create(tx: Tx, now: int) -> None:
         )
 
 
+def smaller_limit(a: int | None, b: int | None) -> int | None:
+    """The smaller of two offline limits; None is no limit known."""
+    if a is None:
+        return b
+    return a if b is None or a <= b else b
+
+
 def add(tx: Tx, fresh: list[p.BatchRow], limits: dict[int, int | None], now: int) -> Totals:
     """Add the batch's accepted rows to today's rows of their wallets; today's totals after it.
 
@@ -92,9 +99,7 @@ def add(tx: Tx, fresh: list[p.BatchRow], limits: dict[int, int | None], now: int
     for r in fresh:
         s = sums.setdefault(r.wallet_id, [0, None])
         s[0] = min(s[0] + r.amount, INT64_MAX)
-        lim = limits.get(r.seq)
-        if lim is not None and (s[1] is None or lim < s[1]):
-            s[1] = lim
+        s[1] = smaller_limit(s[1], limits.get(r.seq))
     wallets = sorted(sums)
     day = now // DAY
     if tx.pg:
@@ -122,8 +127,7 @@ def over_limit(tx: Tx, today: Totals, cutoff: int, now: int) -> list[bytes]:
             [first, day, *params],
         ):
             t, m = totals[bytes(wid)]
-            lims = [x for x in (m, lim) if x is not None]
-            totals[bytes(wid)] = (t + int(total), int(min(lims)) if lims else None)
+            totals[bytes(wid)] = (t + int(total), smaller_limit(m, None if lim is None else int(lim)))
     return sorted(w for w, (t, lim) in totals.items() if lim is not None and t > lim)
 
 

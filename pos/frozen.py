@@ -1,5 +1,5 @@
 """A faster ``__init__`` for the frozen slotted dataclasses made by the thousand per second
-(a batch row, a token, an envelope, a verdict).
+(a batch row, a token, its COSE envelope).
 
 ``@dataclass(frozen=True)`` generates an ``__init__`` that sets each field through
 ``object.__setattr__(self, name, value)``: a name lookup per field. ``quick_init`` replaces it

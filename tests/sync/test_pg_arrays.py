@@ -20,10 +20,10 @@ BYTES: list[list[bytes | None]] = [
 
 
 @pytest.fixture(scope="module")
-def pg_db(request: pytest.FixtureRequest) -> Any:
+def pg_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
     from tests.sync.conftest import db_url_for
 
-    db = Database(db_url_for("postgres", request, None))  # type: ignore[arg-type]
+    db = Database(db_url_for("postgres", request, tmp_path_factory.mktemp("pg")))
     yield db
     db.close()
 

@@ -124,8 +124,8 @@ def settlement_by_day(db: Database, since: int = 0, terminal_id: str | None = No
     if terminal_id:
         where += " AND terminal_id = ?"
         params.append(terminal_id)
-    pg = db.dialect == "postgres"
     with db.read() as tx:
+        pg = tx.pg
         rows = tx.all(
             "SELECT ingested_at / 86400 AS day, terminal_id, currency,"
             " sum(CASE WHEN reversed_seq IS NULL THEN 1 ELSE 0 END),"
