@@ -31,12 +31,6 @@ ENTRY_COLUMNS = (
 HORIZON = "SELECT until FROM claims_horizon WHERE one = 1"
 
 
-def horizon_of(cur: Any) -> int | None:
-    """The claims horizon from a cursor of ``HORIZON`` (None: no claim was ever pruned)."""
-    row = cur.fetchone() if cur is not None else None
-    return int(row[0]) if row else None
-
-
 def claim(
     tx: Tx,
     tid: str,

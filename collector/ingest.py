@@ -22,8 +22,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from collector import claims, partitions, wallet_days
 from collector import marks as terminal_marks
-from collector import wallet_days
 from collector.db import Tx
 from collector.judge import judge_rows
 from collector.payments import store_payments
@@ -40,6 +40,11 @@ class Replayed(Exception):
 NONCE_CLAIM = (
     "INSERT INTO nonces (terminal_id, nonce, seen_at) VALUES (?, ?, ?)"
     " ON CONFLICT (terminal_id, nonce) DO NOTHING RETURNING 1"
+)
+# PostgreSQL: claiming the nonce also takes the claims-pruning lock, shared, before the next
+# statement reads the claims horizon (``collector.partitions.CLAIMS_PRUNE_LOCK_KEY``).
+NONCE_CLAIM_PG = NONCE_CLAIM.replace(
+    "RETURNING 1", f"RETURNING pg_advisory_xact_lock_shared({partitions.CLAIMS_PRUNE_LOCK_KEY})"
 )
 
 
@@ -67,7 +72,14 @@ def internal_chain(batch: p.Batch) -> tuple[list[p.BatchRow], dict[str, Any] | N
     return batch.rows, None
 
 
-_MARKS = "SELECT max_time, deny_seq, deny_from_seq FROM terminal_marks WHERE terminal_id = ?"
+# The terminal's head and its marks, and on PostgreSQL the claims horizon, with the
+# terminal's row locked: one statement.
+_HEAD_AND_MARKS = (
+    "SELECT t.last_seq, t.last_hash, m.max_time, m.deny_seq, m.deny_from_seq, {horizon} FROM terminals t"
+    " LEFT JOIN terminal_marks m ON m.terminal_id = t.terminal_id WHERE t.terminal_id = ?{lock}"
+)
+_HEAD_AND_MARKS_PG = _HEAD_AND_MARKS.format(horizon=f"({claims.HORIZON})", lock=" FOR UPDATE OF t")
+_HEAD_AND_MARKS_SQLITE = _HEAD_AND_MARKS.format(horizon="NULL", lock="")
 
 
 @dataclass
@@ -90,20 +102,17 @@ def commit(
     """Claim the batch's nonce (``Replayed`` if it was claimed before), then store what
     continues the terminal's chain; answer every row of the batch."""
     tid = batch.terminal_id
-    lock = " FOR UPDATE" if tx.pg else ""
-    with tx.pipeline():  # the nonce, the terminal's row (locked) and its marks: one round trip
+    with tx.pipeline():  # the nonce, then the terminal's row (locked) and its marks: one round trip
         if prune_nonces_before is not None:
             tx.execute("DELETE FROM nonces WHERE seen_at < ?", (prune_nonces_before,))
             wallet_days.prune(tx, now)
-        nonce_cur = tx.execute(NONCE_CLAIM, (tid, batch.nonce, now))
-        head_cur = tx.execute(f"SELECT last_seq, last_hash FROM terminals WHERE terminal_id = ?{lock}", [tid])
-        marks_cur = tx.execute(_MARKS, [tid])
+        nonce_cur = tx.execute(NONCE_CLAIM_PG if tx.pg else NONCE_CLAIM, (tid, batch.nonce, now))
+        head_cur = tx.execute(_HEAD_AND_MARKS_PG if tx.pg else _HEAD_AND_MARKS_SQLITE, [tid])
         claimed = nonce_cur.fetchall()  # all: SQLite finishes the statement
-        last_seq, last_hash = head_cur.fetchone()
-        row = marks_cur.fetchone()
+        last_seq, last_hash, *stated_marks, horizon = head_cur.fetchone()
     if not claimed:
         raise Replayed
-    marks = terminal_marks.Marks(*row) if row else terminal_marks.Marks()
+    marks = terminal_marks.Marks(*stated_marks) if stated_marks[0] is not None else terminal_marks.Marks()
     head = _Head(last_seq, bytes(last_hash))
     results: list[list[Any]] = []
     counters: Counter[tuple[str, str]] = Counter()
@@ -122,7 +131,8 @@ def commit(
         )
         counters["refused", chain_error["error"]] += len(batch.rows) - len(results) - len(new)
     judge_rows(tid, new, verdicts, marks, now, skew, events)
-    statuses = store_payments(tx, tid, new, verdicts, now, margin, events, counters, marks)
+    pruned_before = None if horizon is None else int(horizon)
+    statuses = store_payments(tx, tid, new, verdicts, now, margin, events, counters, marks, pruned_before)
     for row, (_status, verdict) in zip(new, statuses, strict=True):
         results.append([row.seq, p.STORED, verdict])
     code = chain_error["error"] if chain_error else ""
@@ -136,9 +146,8 @@ def commit(
     # Rows up to the batch's last were journaled before it was built; later ones with its lists.
     terminal_marks.stated(marks, (batch.lists or {}).get("deny"), max(new_head.seq, batch.last or 0))
     flagged = (chain_error is not None) + sum(1 for ev in events if ev.get("flags_terminal"))
-    with tx.pipeline():  # the marks, lock reports, counters and the new head: one round trip
-        terminal_marks.write(tx, tid, marks)
-        _finish(tx, batch, counters, new_head, now, flagged)
+    with tx.pipeline():  # the lock reports, then the marks, counters and new head: one round trip
+        _finish(tx, batch, counters, new_head, now, flagged, marks)
     answer = {
         "tid": tid,
         "next_seq": new_head.seq + 1,
@@ -199,10 +208,22 @@ def _continuation(
     return new, len(rows), None
 
 
+_HEAD_UPDATE = (
+    "UPDATE terminals SET last_seq = ?, last_hash = ?, last_seen = ?, flags = flags + ? WHERE terminal_id = ?"
+)
+
+
 def _finish(
-    tx: Tx, batch: p.Batch, counters: Counter[tuple[str, str]], head: _Head, now: int, flagged: int
+    tx: Tx,
+    batch: p.Batch,
+    counters: Counter[tuple[str, str]],
+    head: _Head,
+    now: int,
+    flagged: int,
+    marks: terminal_marks.Marks,
 ) -> None:
-    """The velocity lock reports, the counters and the terminal's new head."""
+    """The velocity lock reports, then the terminal's marks, its counters and its new head (on
+    PostgreSQL one statement: each statement costs ~0.15 ms of CPU, client and server)."""
     tid = batch.terminal_id
     tx.executemany(
         "INSERT INTO locks (terminal_id, lock_id, wallet_id, since, until, failures, received_at)"
@@ -213,17 +234,24 @@ def _finish(
         counters["velocity_locks", ""] += len(batch.locks)
     counters["batches", ""] += 1
     counted = [(name, label, tid, value) for (name, label), value in sorted(counters.items()) if value]
-    tx.execute(  # one statement for all of them ("batches" is always there)
+    # one statement for all of them ("batches" is always there)
+    counters_sql = (
         "INSERT INTO counters (name, label, terminal_id, value) VALUES "
         + ", ".join(["(?, ?, ?, ?)"] * len(counted))
-        + " ON CONFLICT (name, label, terminal_id) DO UPDATE SET value = counters.value + excluded.value",
-        [x for c in counted for x in c],
+        + " ON CONFLICT (name, label, terminal_id) DO UPDATE SET value = counters.value + excluded.value"
     )
-    tx.execute(
-        "UPDATE terminals SET last_seq = ?, last_hash = ?, last_seen = ?, flags = flags + ?"
-        " WHERE terminal_id = ?",
-        (head.seq, head.hash, now, flagged, tid),
-    )
+    marks_args = (tid, marks.max_time, marks.deny_seq, marks.deny_from_seq)
+    counter_args = [x for c in counted for x in c]
+    head_args = (head.seq, head.hash, now, flagged, tid)
+    if tx.pg:  # data-modifying CTEs: the three writes in one statement, one plan
+        tx.execute(
+            f"WITH m AS ({terminal_marks.UPSERT}), c AS ({counters_sql}) {_HEAD_UPDATE}",
+            [*marks_args, *counter_args, *head_args],
+        )
+        return
+    tx.execute(terminal_marks.UPSERT, marks_args)
+    tx.execute(counters_sql, counter_args)
+    tx.execute(_HEAD_UPDATE, head_args)
 
 
 def store_events(tx: Tx, events: list[dict[str, Any]], now: int) -> int:

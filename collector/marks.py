@@ -42,13 +42,12 @@ def read(tx: Tx, tid: str) -> Marks:
     return Marks(*row) if row else Marks()
 
 
-def write(tx: Tx, tid: str, marks: Marks) -> None:
-    tx.execute(
-        "INSERT INTO terminal_marks (terminal_id, max_time, deny_seq, deny_from_seq) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (terminal_id) DO UPDATE SET max_time = excluded.max_time,"
-        " deny_seq = excluded.deny_seq, deny_from_seq = excluded.deny_from_seq",
-        (tid, marks.max_time, marks.deny_seq, marks.deny_from_seq),
-    )
+# The marks a batch leaves (``collector.ingest`` writes them with the terminal's new head).
+UPSERT = (
+    "INSERT INTO terminal_marks (terminal_id, max_time, deny_seq, deny_from_seq) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (terminal_id) DO UPDATE SET max_time = excluded.max_time,"
+    " deny_seq = excluded.deny_seq, deny_from_seq = excluded.deny_from_seq"
+)
 
 
 def stated(marks: Marks, deny_seq: int | None, last_seq: int) -> None:

@@ -88,6 +88,9 @@ CREATE TABLE IF NOT EXISTS claims_horizon (
 """
 
 MONTHS_AHEAD = 2
+# Advisory lock between ingest (shared, from its nonce claim to its commit) and ``prune_claims``
+# (exclusive): a batch that read the claims horizon cannot claim a pair the pruning frees.
+CLAIMS_PRUNE_LOCK_KEY = 0x4F575433
 
 
 def month_of(t: int) -> tuple[int, int]:
@@ -190,6 +193,7 @@ def prune_claims(tx: Tx, now: int, skew: int) -> int:
     record that horizon: ingest rejects a later payment under such a certificate
     (``collector.claims``), as its single use can no longer be checked."""
     horizon = now - skew
+    tx.lock_global(CLAIMS_PRUNE_LOCK_KEY)  # waits for the batches being ingested
     tx.execute(
         "INSERT INTO claims_horizon (one, until) VALUES (1, ?)"
         " ON CONFLICT (one) DO UPDATE SET until = greatest(claims_horizon.until, excluded.until)",

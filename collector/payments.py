@@ -58,17 +58,18 @@ def store_payments(
     events: list[dict[str, Any]],
     counters: Counter[tuple[str, str]],
     marks: Marks | None = None,
+    pruned_before: int | None = None,
 ) -> list[tuple[str, str | None]]:
-    """Decide and insert the new rows; return (status, verdict) per row."""
+    """Decide and insert the new rows; return (status, verdict) per row.
+
+    ``pruned_before``: PostgreSQL's claims horizon, read in this transaction under the lock
+    that keeps ``collector.partitions.prune_claims`` out until the commit."""
     if not new:
         return []
     marks = marks or Marks()
     accepted = [r for r in new if verdicts[r.seq].status == ACCEPTED]
     wallets = sorted({r.wallet_id for r in accepted})
-    with tx.pipeline():  # the wallets' deny-list entries and the claims horizon: one round trip
-        horizon = tx.execute(claims.HORIZON) if tx.pg and wallets else None
-        denied_since = _denied_since(tx, wallets) if wallets else {}
-        pruned_before = claims.horizon_of(horizon)
+    denied_since = _denied_since(tx, wallets) if wallets else {}
     refused: dict[int, tuple[str, str | None]] = {}
     for row in accepted:
         fate = _denial(tid, row, denied_since, marks, events)

@@ -38,7 +38,7 @@ from collector.counters import RejectCounter
 from collector.db import Database
 from collector.ingest import Replayed, commit, internal_chain
 from collector.judge import TERMINAL_FLAGS
-from collector.lists import LIST_VERSION, Lists
+from collector.lists import Lists
 from collector.payments import DOUBLE_SPEND
 from collector.reverify import IGNORED, Reverifier
 from collector.revocations import is_revoked
@@ -52,9 +52,14 @@ log = logging.getLogger("collector")
 
 DAY = 86400
 NONCE_PRUNE_EVERY_S = 60
-_HEAD = (
-    "SELECT t.last_seq, r.at FROM terminals t LEFT JOIN revoked_terminals r"
-    " ON r.terminal_id = t.terminal_id WHERE t.terminal_id = ?"
+# What a batch needs before its rows are verified, in one statement (each costs ~0.15 ms of CPU
+# on client and server): the trust lists' version (``LIST_VERSION``), the uploader's enrolled
+# key, its head and whether it was revoked. Always one row, enrolled or not.
+_ARRIVAL = (
+    "SELECT l.n, l.m, t.public_key, t.last_seq, r.at FROM"
+    " (SELECT count(*) AS n, coalesce(max(seq), 0) AS m FROM lists WHERE typ = ?) l"
+    " LEFT JOIN terminals t ON t.terminal_id = ?"
+    " LEFT JOIN revoked_terminals r ON r.terminal_id = t.terminal_id"
 )
 
 
@@ -186,6 +191,15 @@ class Collector:
         """Whether ``enrolled_key(tid)`` answers without a database read."""
         return tid in self._keys
 
+    def _key_from(self, tid: str, raw: bytes) -> ed25519.Ed25519PublicKey:
+        """The key object for ``raw``, the key enrolled under ``tid`` just read (cached)."""
+        key = self._keys.get(tid)
+        if key is None or key.public_bytes_raw() != raw:
+            key = ed25519.Ed25519PublicKey.from_public_bytes(raw)
+            with self._keys_lock:
+                self._keys[tid] = key
+        return key
+
     def _key_of(self, tid: str) -> ed25519.Ed25519PublicKey | None:
         key = self._keys.get(tid)
         if key is None:
@@ -205,10 +219,11 @@ class Collector:
             tid, payload, sig = p.decode_envelope(body)
         except p.ProtocolError as exc:
             raise self.reject(401 if exc.code == "bad_signature" else 400, exc.code, exc.detail) from None
-        key = self._key_of(tid)
-        if key is None:
+        with self.db.read() as tx:
+            n_lists, max_list, public_key, known, revoked_at = tx.one(_ARRIVAL, (TYP_TRUST_LIST, tid))
+        if public_key is None:
             raise self.reject(403, "unknown_terminal", f"terminal {tid!r} is not enrolled")
-        if not sigs.verify(key, sig, p.batch_message(payload)):
+        if not sigs.verify(self._key_from(tid, bytes(public_key)), sig, p.batch_message(payload)):
             raise self.reject(401, "bad_signature", "the batch is not signed by the enrolled key")
         try:
             batch = p.parse_payload(p.decode_payload(payload))
@@ -219,15 +234,9 @@ class Collector:
         if abs(batch.sent - now) > self.settings.batch_window_s:
             raise self.reject(409, "stale_batch", "sent time is outside the collector's window")
         good, chain_error = internal_chain(batch)
-        with self.db.read() as tx, tx.pipeline():  # the head and the lists' version: one round trip
-            head_cur = tx.execute(_HEAD, (tid,))
-            lists_cur = tx.execute(LIST_VERSION, (TYP_TRUST_LIST,))
-            head = head_cur.fetchone()
-            lists_version = tuple(lists_cur.fetchone())
-        if head is not None and head[1] is not None:
+        if revoked_at is not None:
             raise self.reject(403, "terminal_revoked", f"terminal {tid!r} was revoked by an operator")
-        known = head[0] if head else 0
-        self.lists.refresh_if_changed(lists_version)
+        self.lists.refresh_if_changed((n_lists, max_list))
         fresh = [r for r in good if r.seq > known]
         verdicts = dict(zip([r.seq for r in fresh], self.reverifier.verdicts(fresh, tid), strict=True))
         self.db.ensure_partitions(now)

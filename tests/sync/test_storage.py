@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import json
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -274,3 +275,31 @@ def test_archive_and_restore_from_the_command_line(two_months: Any) -> None:
     assert r.returncode == 0 and "restored 11 rows" in r.stderr, r.stderr
     r = subprocess.run([*argv, "--restore", str(out)], env=ENV, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "still holds rows" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_a_payment_racing_the_claims_pruning_cannot_take_the_pruned_claim(
+    pg_cluster: PgCluster, env: SchemeEnv, tmp_path: Path
+) -> None:
+    """An ingest that read the old horizon while ``prune_claims`` ran in another transaction
+    (an operator's ``archive --prune-claims`` beside live collectors): its claim waits for the
+    pruning's DELETE, which then frees the pair, so the second use of a token went through as a
+    new payment. Ingest and pruning now exclude each other (advisory lock): claim_pruned."""
+    coll = _collector(env, pg_cluster.new_database(), Clock(env.now))
+    pruner = Database(coll.db.url, pool_size=1)
+    try:
+        short = env.wallet(valid_s=4 * 86400)
+        exp = parse_token(tok := short.token(max_amount=5, now=env.now)).cert.exp
+        a, b = Term(coll, tmp_path / "a", "T-A", env.now), Term(coll, tmp_path / "b", "T-B", env.now)
+        assert a.pay([(tok, 5)], env.now)[0][2] == "accepted"
+        answers: list[Any] = []
+        with pruner.write() as tx:  # the pruning, not yet committed while B's batch arrives
+            assert partitions.prune_claims(tx, exp + 100, 30) == 1
+            racer = threading.Thread(target=lambda: answers.append(b.pay([(tok, 5)], env.now)))
+            racer.start()
+            racer.join(timeout=1.0)  # B's ingest waits on the pruning's locks
+        racer.join(timeout=30)
+        assert not racer.is_alive()
+        assert [r[2] for r in answers[0]] == ["claim_pruned"]
+    finally:
+        pruner.close()
+        coll.close()
