@@ -171,8 +171,12 @@ def archive(
         raise
     pruned = 0
     if prune_claims_skew is not None:
+        # The horizon first, in a short transaction (ingest waits for it), then the DELETE,
+        # which may be long, beside the ingest.
         with db.write() as tx:
-            pruned = partitions.prune_claims(tx, now, prune_claims_skew)
+            horizon = partitions.raise_claims_horizon(tx, now, prune_claims_skew)
+        with db.write() as tx:
+            pruned = partitions.delete_claims_before(tx, horizon)
     return Archived(header["months"], n, settlement, pruned)
 
 

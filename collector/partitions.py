@@ -188,19 +188,31 @@ def ensure_month(tx: Tx, ym: tuple[int, int]) -> None:
     )
 
 
-def prune_claims(tx: Tx, now: int, skew: int) -> int:
-    """Delete the claims of wallets whose certificate expired more than ``skew`` ago, and
-    record that horizon: ingest rejects a later payment under such a certificate
-    (``collector.claims``), as its single use can no longer be checked."""
+def raise_claims_horizon(tx: Tx, now: int, skew: int) -> int:
+    """Record that claims of certificates expired before ``now - skew`` may be gone: ingest
+    rejects a later payment under such a certificate (``collector.claims``), as its single use
+    can no longer be checked. Waits for the batches being ingested (the pruning lock), and
+    batches that start before this commits wait for it, then read the new horizon."""
     horizon = now - skew
-    tx.lock_global(CLAIMS_PRUNE_LOCK_KEY)  # waits for the batches being ingested
+    tx.lock_global(CLAIMS_PRUNE_LOCK_KEY)
     tx.execute(
         "INSERT INTO claims_horizon (one, until) VALUES (1, ?)"
         " ON CONFLICT (one) DO UPDATE SET until = greatest(claims_horizon.until, excluded.until)",
         (horizon,),
     )
+    return horizon
+
+
+def delete_claims_before(tx: Tx, horizon: int) -> int:
+    """Delete the claims of certificates expired before ``horizon``, once it is committed (no
+    batch tries to claim such a pair after that, so this needs no lock and ingest goes on)."""
     cur = tx.execute("DELETE FROM claims WHERE until IS NOT NULL AND until < ?", (horizon,))
     return max(0, int(cur.rowcount))
+
+
+def prune_claims(tx: Tx, now: int, skew: int) -> int:
+    """Both in one transaction (the pruning lock held through the ``DELETE``)."""
+    return delete_claims_before(tx, raise_claims_horizon(tx, now, skew))
 
 
 def storage_stats(db: Database) -> dict[str, Any]:

@@ -303,3 +303,31 @@ def test_a_payment_racing_the_claims_pruning_cannot_take_the_pruned_claim(
     finally:
         pruner.close()
         coll.close()
+
+
+def test_a_payment_between_the_archives_horizon_and_its_delete_is_rejected(
+    pg_cluster: PgCluster, env: SchemeEnv, tmp_path: Path
+) -> None:
+    """``archive --prune-claims`` commits the horizon first, then deletes the claims beside the
+    ingest: a batch arriving while the DELETE is open reads the new horizon (claim_pruned)."""
+    coll = _collector(env, pg_cluster.new_database(), Clock(env.now))
+    pruner = Database(coll.db.url, pool_size=1)
+    try:
+        short = env.wallet(valid_s=4 * 86400)
+        exp = parse_token(tok := short.token(max_amount=5, now=env.now)).cert.exp
+        a, b = Term(coll, tmp_path / "a", "T-A", env.now), Term(coll, tmp_path / "b", "T-B", env.now)
+        assert a.pay([(tok, 5)], env.now)[0][2] == "accepted"
+        with pruner.write() as tx:
+            horizon = partitions.raise_claims_horizon(tx, exp + 100, 30)
+        answers: list[Any] = []
+        with pruner.write() as tx:  # the DELETE, not yet committed while B's batch arrives
+            assert partitions.delete_claims_before(tx, horizon) == 1
+            racer = threading.Thread(target=lambda: answers.append(b.pay([(tok, 5)], env.now)))
+            racer.start()
+            racer.join(timeout=1.0)
+        racer.join(timeout=30)
+        assert not racer.is_alive()
+        assert [r[2] for r in answers[0]] == ["claim_pruned"]
+    finally:
+        pruner.close()
+        coll.close()
