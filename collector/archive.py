@@ -155,7 +155,8 @@ def archive(
     with db.read() as tx:
         settlement = _settle(tx, tables)
         n = sum(int(tx.one(f"SELECT count(*) FROM {t}")[0]) for t in tables)
-    header = {"type": "archive", "version": 1, "months": [_label(m) for m in months], "rows": n,
+    labels = [_label(m) for m in months]
+    header = {"type": "archive", "version": 1, "months": labels, "rows": n,
               "settlement": settlement}  # fmt: skip
     try:
         written = _write(db, tables, partial, header)
@@ -177,7 +178,7 @@ def archive(
             horizon = partitions.raise_claims_horizon(tx, now, prune_claims_skew)
         with db.write() as tx:
             pruned = partitions.delete_claims_before(tx, horizon)
-    return Archived(header["months"], n, settlement, pruned)
+    return Archived(labels, n, settlement, pruned)
 
 
 def _write(db: Database, tables: list[str], path: Path, header: dict[str, Any]) -> int:

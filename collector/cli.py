@@ -123,7 +123,8 @@ def operator_token(args: argparse.Namespace) -> str | None:
 
 def run_serve(args: argparse.Namespace) -> int:
     from collector.connections import ConnectionLimits
-    from collector.server import INGEST_THREADS, ServeOptions, serve
+    from collector.routes import INGEST_THREADS
+    from collector.server import ServeOptions, serve
 
     host, port = listen_address(args.listen)
     if (args.tls_cert is None) != (args.tls_key is None):

@@ -152,7 +152,7 @@ class Lists:
         )
         history = trust_history(raws, self.root)
         self._trust = (history, [iat for iat, _ in history])
-        self._version = version  # type: ignore[assignment]
+        self._version = version
 
     def refresh(self) -> None:
         with self._lock, self.db.read() as tx:

@@ -41,7 +41,7 @@ def pack_int8s(values: list[int | None]) -> bytes:
     if None in values:
         body = b"".join(_NULL if v is None else _I8.pack(8, v) for v in values)
         return _HEAD.pack(1, 1, INT8_OID, len(values), 1) + body
-    return _HEAD.pack(1, 0, INT8_OID, len(values), 1) + b"".join(map(_I8.pack, repeat(8), values))  # type: ignore[arg-type]
+    return _HEAD.pack(1, 0, INT8_OID, len(values), 1) + b"".join(map(_I8.pack, repeat(8), values))
 
 
 def pack_byteas(values: list[bytes | None]) -> bytes:

@@ -87,4 +87,3 @@ def list_for(db: Database, terminal_id: str) -> tuple[int, bytes] | None:
             (terminal_id,),
         )
     return (int(row[0]), bytes(row[1])) if row else None
-

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -60,11 +60,11 @@ async def read_form(request: Request) -> FormData:
     a form is a few fields, so a large body is refused unread, not parsed."""
     body = await read_body(request, FORM_MAX_BYTES)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    pairs: list[tuple[str, str]] = []
+    pairs: list[tuple[str, str | UploadFile]] = []
     if ctype == "application/x-www-form-urlencoded":
         try:
             text = body.decode("utf-8", "replace")
-            pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+            pairs = list(parse_qsl(text, keep_blank_values=True, max_num_fields=MAX_FIELDS))
         except ValueError:  # too many fields: treated as no form (no CSRF token: 403)
             pairs = []
     form = FormData(pairs)

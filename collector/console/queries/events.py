@@ -39,7 +39,8 @@ def events(
     terminal_id: str | None = None,
 ) -> tuple[list[Event], int | None]:  # fmt: skip
     """Newest first: double spends (``kind="double_spend"``), flags (``"flag"``) or both."""
-    where, params = ["1 = 1"], []
+    where: list[str] = ["1 = 1"]
+    params: list[Any] = []
     with db.read() as tx:
         if kind == DOUBLE_SPEND:
             where.append("kind = ?")

@@ -120,7 +120,8 @@ def day_text(day: int) -> str:
 
 def settlement_by_day(db: Database, since: int = 0, terminal_id: str | None = None) -> list[dict[str, Any]]:
     """Per day (UTC, of ``ingested_at``), terminal and currency: ``collector.export.settlement``'s sums."""
-    where, params = "status = 'accepted' AND ingested_at >= ?", [since]
+    where = "status = 'accepted' AND ingested_at >= ?"
+    params: list[Any] = [since]
     if terminal_id:
         where += " AND terminal_id = ?"
         params.append(terminal_id)
