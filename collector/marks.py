@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from collector.db import Database, Tx
+from collector.db import Database
 
 log = logging.getLogger("collector")
 
@@ -35,11 +35,6 @@ class Marks:
     def holds_list(self, row_seq: int, added_seq: int | None) -> bool:
         """True when the terminal held a deny list naming the wallet when it journaled row_seq."""
         return added_seq is not None and self.deny_seq >= added_seq and row_seq > self.deny_from_seq
-
-
-def read(tx: Tx, tid: str) -> Marks:
-    row = tx.one("SELECT max_time, deny_seq, deny_from_seq FROM terminal_marks WHERE terminal_id = ?", (tid,))
-    return Marks(*row) if row else Marks()
 
 
 # The marks a batch leaves (``collector.ingest`` writes them with the terminal's new head).

@@ -207,9 +207,7 @@ class Collector:
                 row = tx.one("SELECT public_key FROM terminals WHERE terminal_id = ?", (tid,))
             if row is None:
                 return None
-            key = ed25519.Ed25519PublicKey.from_public_bytes(bytes(row[0]))
-            with self._keys_lock:
-                self._keys[tid] = key
+            key = self._key_from(tid, bytes(row[0]))
         return key
 
     # -- ingest -----------------------------------------------------------------------------

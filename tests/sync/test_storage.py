@@ -277,57 +277,62 @@ def test_archive_and_restore_from_the_command_line(two_months: Any) -> None:
     assert r.returncode == 2 and "still holds rows" in r.stderr and "Traceback" not in r.stderr, r.stderr
 
 
+@pytest.fixture
+def spent_once(pg_cluster: PgCluster, env: SchemeEnv, tmp_path: Path) -> Any:
+    """A token accepted at T-A under a certificate that expires in a day, its expiry, T-B to use
+    it again, and a connection of its own for the pruning."""
+    coll = _collector(env, pg_cluster.new_database(), Clock(env.now))
+    pruner = Database(coll.db.url, pool_size=1)
+    try:
+        short = env.wallet(valid_s=4 * 86400)
+        exp = parse_token(tok := short.token(max_amount=5, now=env.now)).cert.exp
+        a, b = Term(coll, tmp_path / "a", "T-A", env.now), Term(coll, tmp_path / "b", "T-B", env.now)
+        assert a.pay([(tok, 5)], env.now)[0][2] == "accepted"
+        yield pruner, tok, exp, b
+    finally:
+        pruner.close()
+        coll.close()
+
+
+def _paid_again_during(pruner: Database, step: Any, b: Term, tok: bytes, now: int) -> list[Any]:
+    """B's answers to the token again, sent while ``step(tx)`` of the pruning is open, then
+    committed (B's ingest may wait on the pruning's locks meanwhile)."""
+    answers: list[Any] = []
+    with pruner.write() as tx:
+        step(tx)
+        racer = threading.Thread(target=lambda: answers.append(b.pay([(tok, 5)], now)))
+        racer.start()
+        racer.join(timeout=1.0)
+    racer.join(timeout=30)
+    assert not racer.is_alive()
+    return list(answers[0])
+
+
 def test_a_payment_racing_the_claims_pruning_cannot_take_the_pruned_claim(
-    pg_cluster: PgCluster, env: SchemeEnv, tmp_path: Path
+    spent_once: Any, env: SchemeEnv
 ) -> None:
     """An ingest that read the old horizon while ``prune_claims`` ran in another transaction
     (an operator's ``archive --prune-claims`` beside live collectors): its claim waits for the
     pruning's DELETE, which then frees the pair, so the second use of a token went through as a
     new payment. Ingest and pruning now exclude each other (advisory lock): claim_pruned."""
-    coll = _collector(env, pg_cluster.new_database(), Clock(env.now))
-    pruner = Database(coll.db.url, pool_size=1)
-    try:
-        short = env.wallet(valid_s=4 * 86400)
-        exp = parse_token(tok := short.token(max_amount=5, now=env.now)).cert.exp
-        a, b = Term(coll, tmp_path / "a", "T-A", env.now), Term(coll, tmp_path / "b", "T-B", env.now)
-        assert a.pay([(tok, 5)], env.now)[0][2] == "accepted"
-        answers: list[Any] = []
-        with pruner.write() as tx:  # the pruning, not yet committed while B's batch arrives
-            assert partitions.prune_claims(tx, exp + 100, 30) == 1
-            racer = threading.Thread(target=lambda: answers.append(b.pay([(tok, 5)], env.now)))
-            racer.start()
-            racer.join(timeout=1.0)  # B's ingest waits on the pruning's locks
-        racer.join(timeout=30)
-        assert not racer.is_alive()
-        assert [r[2] for r in answers[0]] == ["claim_pruned"]
-    finally:
-        pruner.close()
-        coll.close()
+    pruner, tok, exp, b = spent_once
+
+    def prune(tx: Any) -> None:
+        assert partitions.prune_claims(tx, exp + 100, 30) == 1
+
+    assert [r[2] for r in _paid_again_during(pruner, prune, b, tok, env.now)] == ["claim_pruned"]
 
 
 def test_a_payment_between_the_archives_horizon_and_its_delete_is_rejected(
-    pg_cluster: PgCluster, env: SchemeEnv, tmp_path: Path
+    spent_once: Any, env: SchemeEnv
 ) -> None:
     """``archive --prune-claims`` commits the horizon first, then deletes the claims beside the
     ingest: a batch arriving while the DELETE is open reads the new horizon (claim_pruned)."""
-    coll = _collector(env, pg_cluster.new_database(), Clock(env.now))
-    pruner = Database(coll.db.url, pool_size=1)
-    try:
-        short = env.wallet(valid_s=4 * 86400)
-        exp = parse_token(tok := short.token(max_amount=5, now=env.now)).cert.exp
-        a, b = Term(coll, tmp_path / "a", "T-A", env.now), Term(coll, tmp_path / "b", "T-B", env.now)
-        assert a.pay([(tok, 5)], env.now)[0][2] == "accepted"
-        with pruner.write() as tx:
-            horizon = partitions.raise_claims_horizon(tx, exp + 100, 30)
-        answers: list[Any] = []
-        with pruner.write() as tx:  # the DELETE, not yet committed while B's batch arrives
-            assert partitions.delete_claims_before(tx, horizon) == 1
-            racer = threading.Thread(target=lambda: answers.append(b.pay([(tok, 5)], env.now)))
-            racer.start()
-            racer.join(timeout=1.0)
-        racer.join(timeout=30)
-        assert not racer.is_alive()
-        assert [r[2] for r in answers[0]] == ["claim_pruned"]
-    finally:
-        pruner.close()
-        coll.close()
+    pruner, tok, exp, b = spent_once
+    with pruner.write() as tx:
+        horizon = partitions.raise_claims_horizon(tx, exp + 100, 30)
+
+    def delete(tx: Any) -> None:
+        assert partitions.delete_claims_before(tx, horizon) == 1
+
+    assert [r[2] for r in _paid_again_during(pruner, delete, b, tok, env.now)] == ["claim_pruned"]
