@@ -61,10 +61,10 @@ def claim(
         " AS v (w, c, s, u) ON CONFLICT (wallet_id, counter) DO NOTHING RETURNING wallet_id, counter",
         [tid, now, Byteas(wids), Byteas(cks), Int8s(first[k].seq for k in pairs), untils],
     )
+    if len(got) == len(pairs):
+        return {}, late  # every pair is this batch's (the pairs are distinct)
     mine = {(bytes(w), cvalue(c)) for w, c in got}
     taken = [k for k in pairs if k not in mine]
-    if not taken:
-        return {}, late
     found = tx.all(
         "SELECT c.terminal_id, c.seq, e.time, e.amount, e.currency, e.mode, c.wallet_id, c.counter,"
         f" {token_digest_sql(True, 'e')}, e.token FROM claims c"
@@ -100,6 +100,7 @@ def copy_entries(tx: Tx, rows: list[tuple[Any, ...]]) -> None:
     if not rows:
         return
     sql = f"COPY entries ({ENTRY_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+    tx.begin()
     with tx.conn.cursor() as cur, cur.copy(sql) as copy:
         copy.set_types(ENTRY_TYPES)
         for row in rows:

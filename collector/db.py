@@ -47,12 +47,36 @@ def cvalue(stored: Any) -> int:
 
 
 class Tx:
-    """A transaction (or a read) on one connection, with ``?`` placeholders on both dialects."""
+    """A transaction (or a read) on one connection, with ``?`` placeholders on both dialects.
 
-    def __init__(self, conn: Any, dialect: str) -> None:
+    ``lazy``: PostgreSQL, ``Database.write(lazy=True)``: the ``BEGIN`` is not sent on entry but
+    with the first statement (in the block's first pipeline, in the same round trip), and
+    ``commit_last`` puts the ``COMMIT`` into the last pipeline: two round trips a batch fewer.
+    """
+
+    def __init__(self, conn: Any, dialect: str, *, lazy: bool = False) -> None:
         self.conn = conn
         self.dialect = dialect
         self.pg = dialect == "postgres"
+        self.lazy = lazy and self.pg
+        self.begin_owed = self.lazy
+        self.committed = False
+
+    def begin(self) -> None:
+        """Send the ``BEGIN`` a lazy transaction still owes (queued, in a pipeline)."""
+        if self.begin_owed:
+            self.begin_owed = False
+            self.conn.execute("BEGIN")
+
+    def commit_last(self) -> None:
+        """A lazy transaction's ``COMMIT``, queued as the last call of its last pipeline block,
+        after which nothing may fail in Python: the block's end sends it with what was queued
+        before and waits for all of it, so the block ends only once the commit is durable; a
+        statement before it that fails makes the server skip it (then ``write`` rolls back).
+        Elsewhere (SQLite, an eager transaction) the block's end commits as before."""
+        if self.lazy and not self.begin_owed and not self.committed:
+            self.conn.execute("COMMIT")
+            self.committed = True
 
     def _sql(self, sql: str) -> str:
         """``?`` placeholders; on PostgreSQL an array parameter (``?::bytea[]``) goes in binary
@@ -62,12 +86,15 @@ class Tx:
         return _ARRAY_PARAM.sub("%b", sql).replace("?", "%s")
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        if self.begin_owed:
+            self.begin()
         return self.conn.execute(self._sql(sql), params)
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
         if self.pg:
+            self.begin()
             with self.conn.cursor() as cur:
                 cur.executemany(self._sql(sql), rows)
         else:
@@ -183,8 +210,10 @@ class Database:
         return pool
 
     @contextmanager
-    def write(self) -> Iterator[Tx]:
-        """A write transaction: committed when the block ends, rolled back on any exception."""
+    def write(self, *, lazy: bool = False) -> Iterator[Tx]:
+        """A write transaction: committed when the block ends, rolled back on any exception.
+
+        ``lazy`` (PostgreSQL): ``BEGIN`` and ``COMMIT`` ride in the block's pipelines (``Tx``)."""
         if self.dialect == "sqlite":
             with self._lock:
                 conn = self._sqlite_conn()
@@ -197,8 +226,19 @@ class Database:
                         conn.execute("ROLLBACK")
                     raise
             return
-        with self._pool.connection() as conn, conn.transaction():
-            yield Tx(conn, "postgres")
+        if not lazy:
+            with self._pool.connection() as conn, conn.transaction():
+                yield Tx(conn, "postgres")
+            return
+        with self._pool.connection() as conn:
+            tx = Tx(conn, "postgres", lazy=True)
+            try:
+                yield tx
+                if not tx.begin_owed and not tx.committed:
+                    conn.execute("COMMIT")
+            except BaseException:
+                _roll_back(conn)
+                raise
 
     @contextmanager
     def read(self) -> Iterator[Tx]:
@@ -232,6 +272,19 @@ class Database:
                 self._sqlite = None
         if self._pool is not None:
             self._pool.close()
+
+
+def _roll_back(conn: Any) -> None:
+    """End a lazy transaction that failed (a failed COMMIT has ended it already); a broken
+    connection is left to the pool, which replaces it."""
+    from psycopg import pq
+
+    if conn.closed or conn.pgconn.transaction_status == pq.TransactionStatus.IDLE:
+        return
+    try:
+        conn.execute("ROLLBACK")
+    except Exception:  # noqa: BLE001 - the batch's own error is the one to report
+        conn.close()
 
 
 def parse_url(url: str) -> tuple[str, str]:

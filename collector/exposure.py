@@ -34,14 +34,17 @@ def check_exposure(
     ``limits``: the offline limit of each fresh row's certificate, by seq."""
     if not fresh:
         return
-    today = wallet_days.add(tx, fresh, limits, now)
     first_time: dict[bytes, int] = {}
     for r in fresh:
         first_time[r.wallet_id] = min(first_time.get(r.wallet_id, r.time), r.time)
     cutoff = min(first_time.values()) + margin
+    first = cutoff // wallet_days.DAY
+    kept = now > cutoff and first >= now // wallet_days.DAY - wallet_days.KEEP_DAYS
+    # on PostgreSQL the upsert itself answers which wallets its sums put over their limit
+    added = wallet_days.add(tx, fresh, limits, now, first if kept else None)
     if now <= cutoff:
         return
-    wallets = wallet_days.over_limit(tx, today, cutoff, now)
+    wallets = wallet_days.over_limit(tx, added.today, cutoff, now, added)
     if not wallets:
         return
     fresh_keys = {(r.wallet_id, r.counter) for r in fresh}

@@ -26,8 +26,8 @@ from collector import claims, partitions, wallet_days
 from collector import marks as terminal_marks
 from collector.db import Tx
 from collector.judge import judge_rows
-from collector.payments import store_payments
-from collector.reverify import Verdict
+from collector.payments import denied_since_of, store_payments
+from collector.reverify import ACCEPTED, Verdict
 from pos.wire import protocol as p
 
 log = logging.getLogger("collector")
@@ -102,14 +102,19 @@ def commit(
     """Claim the batch's nonce (``Replayed`` if it was claimed before), then store what
     continues the terminal's chain; answer every row of the batch."""
     tid = batch.terminal_id
-    with tx.pipeline():  # the nonce, then the terminal's row (locked) and its marks: one round trip
+    # BEGIN, the nonce, the terminal's row (locked), its marks and the claims horizon, and when
+    # the batch's wallets went onto a deny list: one round trip.
+    payers = [r for r in rows if r.seq in verdicts and verdicts[r.seq].status == ACCEPTED]
+    with tx.pipeline():
         if prune_nonces_before is not None:
             tx.execute("DELETE FROM nonces WHERE seen_at < ?", (prune_nonces_before,))
             wallet_days.prune(tx, now)
         nonce_cur = tx.execute(NONCE_CLAIM_PG if tx.pg else NONCE_CLAIM, (tid, batch.nonce, now))
         head_cur = tx.execute(_HEAD_AND_MARKS_PG if tx.pg else _HEAD_AND_MARKS_SQLITE, [tid])
+        read_denied = denied_since_of(tx, payers)
         claimed = nonce_cur.fetchall()  # all: SQLite finishes the statement
         last_seq, last_hash, *stated_marks, horizon = head_cur.fetchone()
+        denied_since = read_denied()
     if not claimed:
         raise Replayed
     marks = terminal_marks.Marks(*stated_marks) if stated_marks[0] is not None else terminal_marks.Marks()
@@ -132,7 +137,9 @@ def commit(
         counters["refused", chain_error["error"]] += len(batch.rows) - len(results) - len(new)
     judge_rows(tid, new, verdicts, marks, now, skew, events)
     pruned_before = None if horizon is None else int(horizon)
-    statuses = store_payments(tx, tid, new, verdicts, now, margin, events, counters, marks, pruned_before)
+    statuses = store_payments(
+        tx, tid, new, verdicts, now, margin, events, counters, marks, pruned_before, denied_since
+    )
     for row, (_status, verdict) in zip(new, statuses, strict=True):
         results.append([row.seq, p.STORED, verdict])
     code = chain_error["error"] if chain_error else ""
@@ -146,8 +153,9 @@ def commit(
     # Rows up to the batch's last were journaled before it was built; later ones with its lists.
     terminal_marks.stated(marks, (batch.lists or {}).get("deny"), max(new_head.seq, batch.last or 0))
     flagged = (chain_error is not None) + sum(1 for ev in events if ev.get("flags_terminal"))
-    with tx.pipeline():  # the lock reports, then the marks, counters and new head: one round trip
+    with tx.pipeline():  # the lock reports, the marks, counters, new head and COMMIT: one round trip
         _finish(tx, batch, counters, new_head, now, flagged, marks)
+        tx.commit_last()
     answer = {
         "tid": tid,
         "next_seq": new_head.seq + 1,

@@ -24,6 +24,7 @@ exposure is checked (``collector.exposure``).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import cbor2
@@ -40,6 +41,7 @@ from pos.wire import protocol as p
 
 DOUBLE_SPEND = "double_spend"
 CLAIM_PRUNED = "claim_pruned"  # PostgreSQL: its certificate expired before the claims were pruned
+DeniedSince = dict[bytes, tuple[int, int | None]]  # wallet id -> (deny list iat, its seq)
 
 _INSERT = (
     "INSERT INTO entries (terminal_id, seq, time, kind, wallet_id, counter, amount, currency, mode,"
@@ -59,17 +61,20 @@ def store_payments(
     counters: Counter[tuple[str, str]],
     marks: Marks | None = None,
     pruned_before: int | None = None,
+    denied_since: DeniedSince | None = None,
 ) -> list[tuple[str, str | None]]:
     """Decide and insert the new rows; return (status, verdict) per row.
 
     ``pruned_before``: PostgreSQL's claims horizon, read in this transaction under the lock
-    that keeps ``collector.partitions.prune_claims`` out until the commit."""
+    that keeps ``collector.partitions.prune_claims`` out until the commit. ``denied_since``:
+    ``denied_since``'s answer for (at least) the wallets of the accepted rows, read in this
+    transaction."""
     if not new:
         return []
     marks = marks or Marks()
     accepted = [r for r in new if verdicts[r.seq].status == ACCEPTED]
-    wallets = sorted({r.wallet_id for r in accepted})
-    denied_since = _denied_since(tx, wallets) if wallets else {}
+    if denied_since is None:
+        denied_since = denied_since_of(tx, accepted)()
     refused: dict[int, tuple[str, str | None]] = {}
     for row in accepted:
         fate = _denial(tid, row, denied_since, marks, events)
@@ -114,14 +119,18 @@ def store_payments(
     # commit: whichever of two batches of a wallet takes them second sees the other's rows.
     # Claims need no lock (their unique index makes a second claim wait for the first's commit),
     # so the COPY and the claims of batches sharing wallets run side by side.
-    check_exposure(tx, fresh, {r.seq: verdicts[r.seq].offline_limit for r in fresh}, now, margin, events)
+    check_exposure(tx, fresh, _limits(fresh, verdicts), now, margin, events)
     return out
+
+
+def _limits(rows: list[p.BatchRow], verdicts: dict[int, Verdict]) -> dict[int, int | None]:
+    return {r.seq: verdicts[r.seq].offline_limit for r in rows}
 
 
 def _denial(
     tid: str,
     row: p.BatchRow,
-    denied_since: dict[bytes, tuple[int, int | None]],
+    denied_since: DeniedSince,
     marks: Marks,
     events: list[dict[str, Any]],
 ) -> tuple[str, str | None] | None:
@@ -214,18 +223,20 @@ def _double_spend(tid: str, row: p.BatchRow, first: dict[str, Any]) -> dict[str,
     }
 
 
-def _denied_since(tx: Tx, wallets: list[bytes]) -> dict[bytes, tuple[int, int | None]]:
-    """When each of these wallets went onto a published deny list: its list's iat and seq."""
+def denied_since_of(tx: Tx, rows: list[p.BatchRow]) -> Callable[[], DeniedSince]:
+    """When each wallet of these rows went onto a published deny list (its list's iat and seq):
+    the statement is sent now (queued, in a pipeline), the function reads its answer."""
+    wallets = sorted({r.wallet_id for r in rows})
+    if not wallets:
+        return dict
     where, params = tx.in_clause("d.wallet_id", wallets)
-    return {
-        bytes(w): (iat, seq)
-        for w, iat, seq in tx.all(
-            "SELECT d.wallet_id, l.iat, d.added_seq FROM denied d"
-            " JOIN lists l ON l.typ = ? AND l.seq = d.added_seq"
-            f" WHERE {where}",
-            [TYP_DENY_LIST, *params],
-        )
-    }
+    cur = tx.execute(
+        "SELECT d.wallet_id, l.iat, d.added_seq FROM denied d"
+        " JOIN lists l ON l.typ = ? AND l.seq = d.added_seq"
+        f" WHERE {where}",
+        [TYP_DENY_LIST, *params],
+    )
+    return lambda: {bytes(w): (iat, seq) for w, iat, seq in cur.fetchall()}
 
 
 def _reverse(tx: Tx, tid: str, row: p.BatchRow) -> bool:

@@ -239,7 +239,7 @@ class Collector:
         verdicts = dict(zip([r.seq for r in fresh], self.reverifier.verdicts(fresh, tid), strict=True))
         self.db.ensure_partitions(now)
         try:
-            with self.db.write() as tx:
+            with self.db.write(lazy=True) as tx:
                 outcome = commit(
                     tx, batch, good, chain_error, verdicts, now, self.settings.limit_margin_s,
                     self.settings.policy.skew_s, self._nonce_prune(now),

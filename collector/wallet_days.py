@@ -20,6 +20,7 @@ gets it filled from ``entries`` when it is created.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from collector.pg_arrays import Byteas, Int8s
@@ -57,6 +58,19 @@ _UPSERT_PG = (
     " min_limit = least(wallet_days.min_limit, excluded.min_limit)"
     " RETURNING wallet_id, total, min_limit"
 )
+# The upsert answering only the wallets over their limit by today's sums, or by the sums of the
+# days from ``since_day`` (``over_limit``, in the same statement). A NULL limit is no limit
+# known: never over (``least`` skips NULLs, as ``smaller_limit`` does). sum() of bigint is
+# numeric: no overflow. The earlier days' rows are not written by the upsert, so the statement's
+# snapshot of them is what a statement after it would read.
+_OVER_TODAY_PG = f"WITH up AS ({_UPSERT_PG}) SELECT wallet_id FROM up WHERE total > min_limit"
+_OVER_SINCE_PG = (
+    f"WITH up AS ({_UPSERT_PG})"
+    " SELECT up.wallet_id FROM up LEFT JOIN LATERAL"
+    " (SELECT sum(d.total) AS total, min(d.min_limit) AS min_limit FROM wallet_days d"
+    " WHERE d.wallet_id = up.wallet_id AND d.day >= ? AND d.day < ?) e ON true"
+    " WHERE up.total + coalesce(e.total, 0) > least(up.min_limit, e.min_limit)"
+)
 _UPSERT_SQLITE = (
     "INSERT INTO wallet_days (wallet_id, day, total, min_limit) VALUES {values}"
     " ON CONFLICT (wallet_id, day) DO UPDATE SET total = " + _SATURATED + ","
@@ -91,10 +105,24 @@ def smaller_limit(a: int | None, b: int | None) -> int | None:
     return a if b is None or a <= b else b
 
 
-def add(tx: Tx, fresh: list[p.BatchRow], limits: dict[int, int | None], now: int) -> Totals:
-    """Add the batch's accepted rows to today's rows of their wallets; today's totals after it.
+@dataclass
+class Added:
+    """What ``add`` upserted and read back: today's totals of its wallets; or, on PostgreSQL
+    when asked with ``since_day``, only the wallets over their limit by the sums of the days
+    from ``since_day`` to today, worked out by the upsert's own statement (``over``)."""
 
-    ``limits``: each row's offline limit (its certificate's), by seq."""
+    today: Totals
+    over: list[bytes] | None = None
+    since_day: int | None = None
+
+
+def add(
+    tx: Tx, fresh: list[p.BatchRow], limits: dict[int, int | None], now: int, since_day: int | None = None
+) -> Added:
+    """Add these accepted rows to today's rows of their wallets and read today's totals after
+    it; on PostgreSQL with ``since_day`` (at most today's), the wallets over their limit by
+    the days from ``since_day`` in the same statement instead (``over_limit``'s first look, one
+    round trip and a hundred rows fewer). ``limits``: each row's offline limit, by seq."""
     sums: dict[bytes, list[Any]] = {}
     for r in fresh:
         s = sums.setdefault(r.wallet_id, [0, None])
@@ -102,21 +130,38 @@ def add(tx: Tx, fresh: list[p.BatchRow], limits: dict[int, int | None], now: int
         s[1] = smaller_limit(s[1], limits.get(r.seq))
     wallets = sorted(sums)
     day = now // DAY
-    if tx.pg:
-        totals, lims = Int8s([sums[w][0] for w in wallets]), Int8s([sums[w][1] for w in wallets])
-        got = tx.all(_UPSERT_PG, [day, Byteas(wallets), totals, lims])
-    else:
+    if not tx.pg:
         got = []
         for i in range(0, len(wallets), _SQLITE_CHUNK):
             part = wallets[i : i + _SQLITE_CHUNK]
             sql = _UPSERT_SQLITE.format(values=", ".join(["(?, ?, ?, ?)"] * len(part)))
             got += tx.all(sql, [x for w in part for x in (w, day, sums[w][0], sums[w][1])])
+        return Added(_totals(got))
+    totals, lims = Int8s([sums[w][0] for w in wallets]), Int8s([sums[w][1] for w in wallets])
+    args = [day, Byteas(wallets), totals, lims]
+    if since_day is None or since_day > day:
+        return Added(_totals(tx.all(_UPSERT_PG, args)))
+    if since_day == day:
+        over = tx.all(_OVER_TODAY_PG, args)
+    else:
+        over = tx.all(_OVER_SINCE_PG, [*args, since_day, day])
+    return Added({}, [bytes(w) for (w,) in over], since_day)
+
+
+def _totals(got: list[Any]) -> Totals:
     return {bytes(w): (int(t), None if lim is None else int(lim)) for w, t, lim in got}
 
 
-def over_limit(tx: Tx, today: Totals, cutoff: int, now: int) -> list[bytes]:
-    """The wallets whose accepted amounts since ``cutoff`` may pass their limit (sorted)."""
+def over_limit(tx: Tx, today: Totals, cutoff: int, now: int, added: Added | None = None) -> list[bytes]:
+    """The wallets whose accepted amounts since ``cutoff`` may pass their limit (sorted).
+
+    ``added``: an ``add`` that worked them out from a day no later than ``cutoff``'s (more
+    days only make the sums larger): its answer, nothing more is read."""
     day, first = now // DAY, cutoff // DAY
+    if added is not None and added.over is not None and added.since_day is not None:
+        if added.since_day <= first and first >= day - KEEP_DAYS:
+            return sorted(added.over)
+        raise ValueError("add() worked the sums out from a later day than the cutoff's")
     if first < day - KEEP_DAYS:
         return sorted(today)  # older than the kept days: the exact check decides for all
     totals = dict(today)

@@ -129,3 +129,67 @@ def test_a_database_made_before_the_table_gets_it_filled(db_url: str) -> None:
         assert [e["kind"] for e in events] == ["offline_limit_exceeded"]
     finally:
         database.close()
+
+
+class _Undo(Exception):
+    """Raised to roll a write transaction back: each look starts from the same sums."""
+
+
+def _first_look(db: Database, rows: list[p.BatchRow], limits: dict[int, int | None], cutoff: int,
+                now: int, one_statement: bool) -> list[bytes]:  # fmt: skip
+    try:
+        with db.write() as tx:
+            if one_statement:  # PostgreSQL: the upsert answers (SQLite reads as below)
+                added = wallet_days.add(tx, rows, limits, now, cutoff // DAY)
+                found = wallet_days.over_limit(tx, added.today, cutoff, now, added)
+            else:
+                added = wallet_days.add(tx, rows, limits, now)
+                found = wallet_days.over_limit(tx, added.today, cutoff, now)
+            raise _Undo(found)
+    except _Undo as undo:
+        return list(undo.args[0])
+
+
+def test_the_upserts_own_answer_names_the_wallets_the_separate_read_names(db: Database) -> None:
+    """The upsert that adds a batch's rows names the wallets over their limit by the sums since
+    the cutoff's day in the same statement (PostgreSQL): exactly the wallets its separate read
+    of the earlier days names, over random sums, limits and limits not known (NULL)."""
+    import random
+
+    rng = random.Random(7)
+    now = _now()
+    day = now // DAY
+    wallets = [bytes([i]) * 8 for i in range(40)]
+    with db.write() as tx:
+        for wid in wallets:
+            for d in range(day - wallet_days.KEEP_DAYS, day + 1):
+                if rng.random() < 0.6:
+                    limit = rng.choice([None, 500, 900, 1500])
+                    tx.execute(
+                        "INSERT INTO wallet_days (wallet_id, day, total, min_limit) VALUES (?, ?, ?, ?)",
+                        (wid, d, rng.randint(0, 900), limit),
+                    )
+    rows = [
+        p.BatchRow(seq, now - 60, "payment", rng.choice(wallets), seq, rng.randint(1, 600), "EUR", "qr",
+                   "T-A", bytes(32), None, bytes(32))
+        for seq in range(1, 61)
+    ]  # fmt: skip
+    limits = {r.seq: rng.choice([None, 400, 1000, 2000]) for r in rows}
+    for back in range(wallet_days.KEEP_DAYS + 1):
+        cutoff = now - back * DAY
+        one = _first_look(db, rows, limits, cutoff, now, one_statement=True)
+        assert one == _first_look(db, rows, limits, cutoff, now, one_statement=False)
+        assert one, "some wallets are over their limit in every case"
+
+
+def test_a_wallet_at_its_limit_is_not_over_it_and_one_unit_more_is(db: Database) -> None:
+    now = _now()
+    at, past, unknown = b"E" * 8, b"F" * 8, b"G" * 8
+    rows = [
+        p.BatchRow(seq, now - 60, "payment", wid, seq, amount, "EUR", "qr", "T-A", bytes(32), None, bytes(32))
+        for seq, wid, amount in ((1, at, 600), (2, at, 400), (3, past, 1001), (4, unknown, 5000))
+    ]
+    limits = {1: LIMIT, 2: LIMIT, 3: LIMIT, 4: None}
+    for cutoff in (now - 30, now - DAY):  # today's sums alone, and with yesterday's (none)
+        for one in (True, False):
+            assert _first_look(db, rows, limits, cutoff, now, one_statement=one) == [past]
