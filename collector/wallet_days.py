@@ -61,8 +61,9 @@ _UPSERT_PG = (
 # The upsert answering only the wallets over their limit by today's sums, or by the sums of the
 # days from ``since_day`` (``over_limit``, in the same statement). A NULL limit is no limit
 # known: never over (``least`` skips NULLs, as ``smaller_limit`` does). sum() of bigint is
-# numeric: no overflow. The earlier days' rows are not written by the upsert, so the statement's
-# snapshot of them is what a statement after it would read.
+# numeric: no overflow. The earlier days' rows are read in the statement's snapshot: the upsert
+# waits only on today's rows, so a batch of an earlier day still open is no more seen by a
+# statement after it than by this one (the batches of one day are ordered by today's rows).
 _OVER_TODAY_PG = f"WITH up AS ({_UPSERT_PG}) SELECT wallet_id FROM up WHERE total > min_limit"
 _OVER_SINCE_PG = (
     f"WITH up AS ({_UPSERT_PG})"
