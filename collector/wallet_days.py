@@ -162,7 +162,7 @@ def over_limit(tx: Tx, today: Totals, cutoff: int, now: int, added: Added | None
     if added is not None and added.over is not None and added.since_day is not None:
         if added.since_day <= first and first >= day - KEEP_DAYS:
             return sorted(added.over)
-        raise ValueError("add() worked the sums out from a later day than the cutoff's")
+        raise ValueError("add() answered for other days than this cutoff needs")
     if first < day - KEEP_DAYS:
         return sorted(today)  # older than the kept days: the exact check decides for all
     totals = dict(today)

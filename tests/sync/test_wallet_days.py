@@ -193,3 +193,11 @@ def test_a_wallet_at_its_limit_is_not_over_it_and_one_unit_more_is(db: Database)
     for cutoff in (now - 30, now - DAY):  # today's sums alone, and with yesterday's (none)
         for one in (True, False):
             assert _first_look(db, rows, limits, cutoff, now, one_statement=one) == [past]
+
+
+def test_an_answer_for_later_days_than_the_cutoffs_is_refused_not_trusted() -> None:
+    now = _now()
+    added = wallet_days.Added({}, [], now // DAY)  # worked out from today only
+    with pytest.raises(ValueError, match="other days"):
+        wallet_days.over_limit(None, {}, now - DAY, now, added)  # type: ignore[arg-type]
+    assert wallet_days.over_limit(None, {}, now - 60, now, added) == []  # type: ignore[arg-type]
