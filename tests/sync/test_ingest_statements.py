@@ -27,12 +27,18 @@ STATEMENTS_PER_BATCH = 10
 ROUND_TRIPS_PER_BATCH = 6
 
 
+# The messages that run a statement or end a round trip. A ``Flush`` (psycopg asking the
+# server for what it has, in a pipeline) varies with timing and costs no round trip; the
+# ``CopyData`` messages of a ``COPY`` vary with its size.
+_COUNTED = ("Parse", "Bind", "Execute", "Query", "Sync")
+
+
 def _messages(trace: Path) -> Counter[str]:
     """Frontend messages by type in a libpq trace (tab-separated: direction, length, type)."""
     out: Counter[str] = Counter()
     for line in trace.read_text(errors="replace").splitlines():
         parts = line.split("\t")
-        if len(parts) >= 3 and parts[0] == "F":
+        if len(parts) >= 3 and parts[0] == "F" and parts[2].split(" ")[0] in _COUNTED:
             out[parts[2].split(" ")[0]] += 1
     return out
 
