@@ -234,8 +234,7 @@ class Database:
             tx = Tx(conn, "postgres", lazy=True)
             try:
                 yield tx
-                if not tx.begin_owed and not tx.committed:
-                    conn.execute("COMMIT")
+                tx.commit_last()  # unless the block's last pipeline did
             except BaseException:
                 _roll_back(conn)
                 raise

@@ -138,7 +138,7 @@ def commit(
     judge_rows(tid, new, verdicts, marks, now, skew, events)
     pruned_before = None if horizon is None else int(horizon)
     statuses = store_payments(
-        tx, tid, new, verdicts, now, margin, events, counters, marks, pruned_before, denied_since
+        tx, tid, new, verdicts, now, margin, events, counters, marks, pruned_before, denied_since=denied_since
     )
     for row, (_status, verdict) in zip(new, statuses, strict=True):
         results.append([row.seq, p.STORED, verdict])

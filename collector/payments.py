@@ -61,20 +61,19 @@ def store_payments(
     counters: Counter[tuple[str, str]],
     marks: Marks | None = None,
     pruned_before: int | None = None,
-    denied_since: DeniedSince | None = None,
+    *,
+    denied_since: DeniedSince,
 ) -> list[tuple[str, str | None]]:
     """Decide and insert the new rows; return (status, verdict) per row.
 
     ``pruned_before``: PostgreSQL's claims horizon, read in this transaction under the lock
     that keeps ``collector.partitions.prune_claims`` out until the commit. ``denied_since``:
-    ``denied_since``'s answer for (at least) the wallets of the accepted rows, read in this
+    ``denied_since_of``'s answer for (at least) the wallets of the accepted rows, read in this
     transaction."""
     if not new:
         return []
     marks = marks or Marks()
     accepted = [r for r in new if verdicts[r.seq].status == ACCEPTED]
-    if denied_since is None:
-        denied_since = denied_since_of(tx, accepted)()
     refused: dict[int, tuple[str, str | None]] = {}
     for row in accepted:
         fate = _denial(tid, row, denied_since, marks, events)
