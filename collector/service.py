@@ -38,7 +38,7 @@ from collector.counters import RejectCounter
 from collector.db import Database
 from collector.ingest import Replayed, commit, internal_chain
 from collector.judge import TERMINAL_FLAGS
-from collector.lists import Lists
+from collector.lists import LIST_VERSION, Lists
 from collector.payments import DOUBLE_SPEND
 from collector.reverify import IGNORED, Reverifier
 from collector.revocations import is_revoked
@@ -56,8 +56,7 @@ NONCE_PRUNE_EVERY_S = 60
 # on client and server): the trust lists' version (``LIST_VERSION``), the uploader's enrolled
 # key, its head and whether it was revoked. Always one row, enrolled or not.
 _ARRIVAL = (
-    "SELECT l.n, l.m, t.public_key, t.last_seq, r.at FROM"
-    " (SELECT count(*) AS n, coalesce(max(seq), 0) AS m FROM lists WHERE typ = ?) l"
+    f"WITH l (n, m) AS ({LIST_VERSION}) SELECT l.n, l.m, t.public_key, t.last_seq, r.at FROM l"
     " LEFT JOIN terminals t ON t.terminal_id = ?"
     " LEFT JOIN revoked_terminals r ON r.terminal_id = t.terminal_id"
 )
