@@ -2,7 +2,8 @@
 
 SQL is written once with ``?`` placeholders and the few type names that differ are filled in per
 dialect (the tables: ``collector.schema``). SQLite: WAL, ``synchronous=FULL`` (an
-acknowledgement lets the terminal forget a row, so it must be on disk first), writers serialised
+acknowledgement lets the terminal forget a row, so it must be on disk first; the ingest's
+commit is synced just after the write lock instead, ``collector.wal_sync``), writers serialised
 by a lock and ``BEGIN IMMEDIATE``. PostgreSQL: a small connection pool (psycopg_pool); ingest
 serialises per terminal with ``SELECT ... FOR UPDATE`` on the terminal's row, per (wallet id,
 counter) with the claims' unique index and per wallet with the rows of ``wallet_days``, each
@@ -27,6 +28,7 @@ from urllib.parse import unquote, urlsplit
 from collector import partitions, pg_arrays, wallet_days
 from collector.console import schema as console_schema
 from collector.schema import ENTRIES_SQLITE, TYPES, schema_for
+from collector.wal_sync import WalSync, WalSyncError
 
 _ARRAY_PARAM = re.compile(r"\?(?=::\w+\[\])")
 _POOL_WAIT_S = 60.0  # a request waits this long for a pooled connection before 503
@@ -136,6 +138,7 @@ class Database:
         self.pool_size = pool_size
         self._lock = threading.RLock()
         self._sqlite: sqlite3.Connection | None = None
+        self._wal = WalSync(self._target)
         self._pool: Any = self._pg_pool() if self.dialect == "postgres" else None
         self._months: set[tuple[int, int]] = set()
         self.layout = "sqlite"
@@ -175,8 +178,7 @@ class Database:
         if self._sqlite is None:
             Path(self._target).parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self._target, isolation_level=None, check_same_thread=False, timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
+            self._wal.setup(conn, conn.execute("PRAGMA journal_mode=WAL").fetchone()[0])
             conn.execute("PRAGMA busy_timeout=30000")
             conn.execute("PRAGMA cache_size=-65536")  # 64 MB: the indexes are keyed by random ids
             # A checkpoint every 10,000 WAL pages (40 MB), not SQLite's 1,000: a batch dirties a
@@ -213,10 +215,13 @@ class Database:
     def write(self, *, lazy: bool = False) -> Iterator[Tx]:
         """A write transaction: committed when the block ends, rolled back on any exception.
 
-        ``lazy`` (PostgreSQL): ``BEGIN`` and ``COMMIT`` ride in the block's pipelines (``Tx``)."""
+        ``lazy`` (the ingest's transaction): on PostgreSQL ``BEGIN`` and ``COMMIT`` ride in the
+        block's pipelines (``Tx``); on SQLite the commit is synced to disk after the write lock
+        is released, before ``write`` returns (``collector.wal_sync``)."""
         if self.dialect == "sqlite":
             with self._lock:
                 conn = self._sqlite_conn()
+                owed = self._wal.before(conn, deferred=lazy)
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     yield Tx(conn, "sqlite")
@@ -225,6 +230,11 @@ class Database:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise
+            if owed:
+                try:
+                    self._wal.sync()
+                except WalSyncError as exc:
+                    raise DatabaseError(str(exc)) from exc
             return
         if not lazy:
             with self._pool.connection() as conn, conn.transaction():
