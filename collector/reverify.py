@@ -24,6 +24,7 @@ from collector.lists import Lists
 from collector.schema import INT64_MAX
 from pos.decision import PaymentRequest, Policy, TerminalState
 from pos.errors import Decline
+from pos.frozen import quick_init
 from pos.keystore import KeySnapshot
 from pos.tokens import MODE_NFC, parse_token
 from pos.trust import TrustList
@@ -36,6 +37,7 @@ _RETRIES = 3
 THREADS_FROM_ROWS = 64
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Verdict:
     status: str
@@ -66,19 +68,19 @@ def judge(
         token = parse_token(row.token)
         if token.cert.wallet_id != row.wallet_id or token.counter != row.counter or token.mode != row.mode:
             return Verdict(REJECTED, "row_token_mismatch")
-        request = PaymentRequest(
-            amount=row.amount,
-            currency=row.currency,
-            now=row.time,
-            terminal_id=uploader,
-            challenge=token.challenge if token.mode == MODE_NFC else None,
-        )
+        # (amount, currency, now, terminal_id, challenge): positional, a row at a time
+        challenge = token.challenge if token.mode == MODE_NFC else None
+        request = PaymentRequest(row.amount, row.currency, row.time, uploader, challenge)
         check_token(token, keys, request, policy, _NO_STATE)
     except Decline as d:
         return Verdict(REJECTED, d.reason)
     # SPEC 3.2's unsigned integers reach 2**64 - 1; the databases' integers stop at 2**63 - 1,
     # which as a limit in minor units or a time in seconds is the same "never" as anything above.
-    return Verdict(ACCEPTED, None, min(token.cert.offline_limit, INT64_MAX), min(token.cert.exp, INT64_MAX))
+    cert = token.cert
+    limit, until = cert.offline_limit, cert.exp
+    return Verdict(
+        ACCEPTED, None, limit if limit < INT64_MAX else INT64_MAX, until if until < INT64_MAX else INT64_MAX
+    )
 
 
 class Reverifier:
@@ -120,11 +122,15 @@ class Reverifier:
         """The rows' verdicts in order, one key snapshot per trust list in force (not per row)."""
         out: list[Verdict] = []
         keys: KeySnapshot | None = None
+        trust_at, policy = self.lists.trust_at, self.policy
         for row in rows:
-            trust = self.lists.trust_at(row.time)
+            trust = trust_at(row.time)
             if keys is None or keys.trust is not trust:
                 keys = KeySnapshot(trust, None)
-            out.append(self.verdict(row, uploader, keys))
+            try:
+                out.append(judge(row, trust, policy, uploader, keys))
+            except (KeyError, RuntimeError):  # two threads evicting a memo at once: ``verdict``
+                out.append(self.verdict(row, uploader, keys))
         return out
 
     def close(self) -> None:

@@ -62,9 +62,14 @@ def parse_sign1(data: bytes, *, packed_ids: bool = False) -> tuple[Sign1, Any]:
 
     Raises ``CborError`` (or its subclass ``CoseError``) for anything malformed.
     """
-    obj = _split(data)
-    if obj is None:
-        obj = cbor.loads(data, fast=True)
+    split = _split(data)
+    if split is not None:  # the usual shape: no unprotected header, every item a bstr
+        protected, payload, signature = split
+        headers = _protected(protected)
+        _check_protected(headers)
+        body = cbor.loads(payload, packed_ids=packed_ids, fast=True)
+        return Sign1(protected, headers, payload, signature), body
+    obj = cbor.loads(data, fast=True)
     if isinstance(obj, cbor.Tag):
         if obj.tag != TAG_SIGN1:
             raise CoseError(f"tag {obj.tag} is not COSE_Sign1")
@@ -77,18 +82,23 @@ def parse_sign1(data: bytes, *, packed_ids: bool = False) -> tuple[Sign1, Any]:
     if type(unprotected) is not dict:
         raise CoseError("unprotected header must be a map")
     headers = _protected(protected)
+    _check_protected(headers, unprotected)
+    body = cbor.loads(payload, packed_ids=packed_ids, fast=True)
+    return Sign1(protected, headers, payload, signature), body
+
+
+def _check_protected(headers: Any, unprotected: dict[Any, Any] | None = None) -> None:
+    """The protected header's rules, in this order; ``unprotected`` None: the empty map."""
     if type(headers) is not dict:
         raise CoseError("protected header must be a map")
     if HDR_CRIT in headers:
         raise CoseError("crit header: no critical extension is defined")
-    both = headers.keys() & unprotected.keys()
-    if both:
-        raise CoseError(f"header label {sorted(both, key=repr)[0]!r} in both buckets")
-    alg = headers.get(HDR_ALG)
-    if type(alg) is not int:
+    if unprotected:
+        both = headers.keys() & unprotected.keys()
+        if both:
+            raise CoseError(f"header label {sorted(both, key=repr)[0]!r} in both buckets")
+    if type(headers.get(HDR_ALG)) is not int:
         raise CoseError("protected alg missing or not an integer")
-    body = cbor.loads(payload, packed_ids=packed_ids, fast=True)
-    return Sign1(protected, headers, payload, signature), body
 
 
 def _bstr(data: bytes, pos: int) -> tuple[bytes, int] | None:
@@ -112,10 +122,11 @@ def _bstr(data: bytes, pos: int) -> tuple[bytes, int] | None:
     return (data[pos:end], end) if end <= len(data) else None
 
 
-def _split(data: bytes) -> list[Any] | None:
-    """The four items of the usual COSE_Sign1, ``[bstr, {}, bstr, bstr]`` with shortest heads
-    (tag 18 optional), exactly as ``cbor.loads`` decodes them, by slicing; None for any other
-    shape, which ``cbor.loads`` then decodes or refuses (tokens are parsed by the thousand)."""
+def _split(data: bytes) -> tuple[bytes, bytes, bytes] | None:
+    """The protected header, payload and signature of the usual COSE_Sign1, ``[bstr, {}, bstr,
+    bstr]`` with shortest heads (tag 18 optional), exactly as ``cbor.loads`` decodes them, by
+    slicing; None for any other shape, which ``cbor.loads`` then decodes or refuses (tokens are
+    parsed by the thousand)."""
     if type(data) is not bytes:
         return None
     tagged = data[:1] == b"\xd2"
@@ -133,7 +144,7 @@ def _split(data: bytes) -> list[Any] | None:
     got = _bstr(data, got[1])
     if got is None or got[1] != len(data):
         return None
-    return [protected, {}, payload, got[0]]
+    return protected, payload, got[0]
 
 
 _PROTECTED_CACHE: dict[bytes, Any] = {}

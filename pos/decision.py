@@ -5,9 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from pos.frozen import quick_init
 from pos.tokens import MODE_NFC, MODE_QR
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PaymentRequest:
     """What the terminal asks for. With ``challenge`` it is an NFC request (SPEC 3.2)."""

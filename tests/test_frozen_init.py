@@ -50,8 +50,8 @@ def test_quick_init_refuses_what_it_could_not_build_the_same() -> None:
         a: int
 
     @dataclass(frozen=True, slots=True)
-    class WithDefault:
-        a: int = 1
+    class WithFactory:
+        a: list[int] = dataclasses.field(default_factory=list)
 
     @dataclass(frozen=True, slots=True)
     class WithPostInit:
@@ -60,6 +60,29 @@ def test_quick_init_refuses_what_it_could_not_build_the_same() -> None:
         def __post_init__(self) -> None:
             pass
 
-    for cls in (NoSlots, NotFrozen, WithDefault, WithPostInit):
+    for cls in (NoSlots, NotFrozen, WithFactory, WithPostInit):
         with pytest.raises(TypeError):
             quick_init(cls)
+
+
+def test_quick_init_keeps_plain_defaults() -> None:
+    @dataclass(frozen=True, slots=True)
+    class Plain:
+        a: int
+        b: str | None = None
+        c: int = 7
+
+    @quick_init
+    @dataclass(frozen=True, slots=True)
+    class Quick:
+        a: int
+        b: str | None = None
+        c: int = 7
+
+    for args, kwargs in (((1,), {}), ((1, "x"), {}), ((1,), {"c": 9}), ((), {"a": 2, "b": "y", "c": 3})):
+        got, want = Quick(*args, **kwargs), Plain(*args, **kwargs)
+        assert (got.a, got.b, got.c) == (want.a, want.b, want.c)
+    with pytest.raises(TypeError):
+        Quick()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Quick(1).c = 2  # type: ignore[misc]
