@@ -3,7 +3,8 @@
 ``pos.sigs.verify`` asks libsodium first and OpenSSL when libsodium refuses. These vectors are
 the classic disagreements between Ed25519 implementations (small-order keys and R, non-canonical
 encodings, S at or above the group order): whatever libsodium thinks of them, the answer must be
-OpenSSL's, and libsodium must never accept what OpenSSL refuses.
+OpenSSL's, and libsodium must never accept what OpenSSL refuses. Each libsodium ``pos.sigs`` may
+use is checked: the system's (where installed) and PyNaCl's own.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import random
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from nacl.bindings import crypto_sign_open
-from nacl.exceptions import CryptoError
 
 from pos import sigs
 
@@ -40,12 +39,20 @@ NON_CANONICAL = [  # y >= p: encodings no honest signer produces
 ]
 
 
-def _sodium(pub: bytes, sig: bytes, msg: bytes) -> bool:
-    try:
-        crypto_sign_open(sig + msg, pub)
-        return True
-    except CryptoError:
-        return False
+_SYSTEM = sigs.system_libsodium()
+BACKENDS = {"pynacl": sigs.pynacl_libsodium, **({"system": _SYSTEM} if _SYSTEM is not None else {})}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> sigs.SodiumVerify:
+    """Each libsodium in turn, also as the one ``pos.sigs.verify`` asks."""
+    fn = BACKENDS[request.param]
+    monkeypatch.setattr(sigs, "_sodium", fn)
+    return fn
+
+
+def _accepts(backend: sigs.SodiumVerify, pub: bytes, sig: bytes, msg: bytes) -> bool:
+    return backend(sig, msg, len(msg), pub) == 0
 
 
 def _vectors() -> list[tuple[str, bytes, bytes, bytes]]:
@@ -82,16 +89,16 @@ def _public(raw: bytes) -> Ed25519PublicKey | None:
         return None
 
 
-def test_libsodium_never_accepts_what_openssl_refuses() -> None:
+def test_libsodium_never_accepts_what_openssl_refuses(backend: sigs.SodiumVerify) -> None:
     for name, pub, sig, msg in _vectors():
         key = _public(pub)
         if key is None:
             continue
-        if _sodium(pub, sig, msg):
+        if _accepts(backend, pub, sig, msg):
             assert sigs.verify_openssl(key, sig, msg), name
 
 
-def test_the_answer_is_openssls_on_every_edge_case() -> None:
+def test_the_answer_is_openssls_on_every_edge_case(backend: sigs.SodiumVerify) -> None:
     checked = 0
     for name, pub, sig, msg in _vectors():
         key = _public(pub)
@@ -102,21 +109,21 @@ def test_the_answer_is_openssls_on_every_edge_case() -> None:
     assert checked > 500
 
 
-def test_openssl_decides_what_libsodium_refuses() -> None:
+def test_openssl_decides_what_libsodium_refuses(backend: sigs.SodiumVerify) -> None:
     """A small-order key with a zero signature: libsodium refuses it, OpenSSL takes it (which is
     why enrolment refuses small-order keys, ``pos.wire.protocol.weak_ed25519_key``). The fast path
     must not change that answer, so this fails if the OpenSSL fallback is removed."""
     identity = SMALL_ORDER[0]
     sig = identity + bytes(32)
     key = Ed25519PublicKey.from_public_bytes(identity)
-    assert not _sodium(identity, sig, b"m")
+    assert not _accepts(backend, identity, sig, b"m")
     assert sigs.verify(key, sig, b"m") is sigs.verify_openssl(key, sig, b"m")
     if not sigs.verify_openssl(key, sig, b"m"):
         pytest.skip("this OpenSSL refuses small-order keys too")
     assert sigs.verify(key, sig, b"m")
 
 
-def test_bytes_like_signatures_and_messages_get_openssls_answer() -> None:
+def test_bytes_like_signatures_and_messages_get_openssls_answer(backend: sigs.SodiumVerify) -> None:
     key = Ed25519PrivateKey.generate()
     sig = key.sign(b"message")
     assert sigs.verify(key.public_key(), memoryview(sig), memoryview(b"message"))
@@ -125,7 +132,21 @@ def test_bytes_like_signatures_and_messages_get_openssls_answer() -> None:
 
 
 @pytest.mark.parametrize("length", [0, 63, 65, 128])
-def test_a_signature_of_the_wrong_length_is_refused(length: int) -> None:
+def test_a_signature_of_the_wrong_length_is_refused(backend: sigs.SodiumVerify, length: int) -> None:
     key = Ed25519PrivateKey.generate()
     sig = key.sign(b"m")
     assert not sigs.verify(key.public_key(), (sig * 3)[:length], b"m")
+
+
+def test_the_systems_libsodium_is_the_one_asked_where_it_is_installed() -> None:
+    assert (sigs._sodium is not sigs.pynacl_libsodium) is (_SYSTEM is not None)
+
+
+def test_a_message_with_nul_bytes_is_verified_whole(backend: sigs.SodiumVerify) -> None:
+    """ctypes passes bytes with their length: a NUL inside the message must not cut it short."""
+    key = Ed25519PrivateKey.generate()
+    msg = b"head\x00tail"
+    sig = key.sign(msg)
+    assert sigs.verify(key.public_key(), sig, msg)
+    assert not _accepts(backend, key.public_key().public_bytes_raw(), sig, b"head\x00tai1")
+    assert not sigs.verify(key.public_key(), sig, b"head\x00")
