@@ -34,6 +34,8 @@ import os
 import sqlite3
 from pathlib import Path
 
+from pos.fsutil import fsync_dir
+
 FULL, NORMAL = 2, 1
 
 
@@ -70,25 +72,21 @@ class WalSync:
     def sync(self) -> None:
         """Make every committed frame durable (``WalSyncError`` if the disk refuses)."""
         try:
-            fd = os.open(self.wal, os.O_RDONLY)
-        except FileNotFoundError:
-            # No WAL: the last connection checkpointed it into the database and removed it.
-            fd = os.open(self.db_path, os.O_RDONLY)
-        try:
-            inode = os.fstat(fd).st_ino
-            os.fdatasync(fd)
-            if inode != self._inode:
-                _sync_dir(str(Path(self.db_path).parent))
-                self._inode = inode
+            fd = self._open()
+            try:
+                inode = os.fstat(fd).st_ino
+                os.fdatasync(fd)
+                if inode != self._inode:
+                    fsync_dir(Path(self.db_path).parent)
+                    self._inode = inode
+            finally:
+                os.close(fd)
         except OSError as exc:
             raise WalSyncError(exc.errno, f"syncing the SQLite WAL failed: {exc.strerror}") from exc
-        finally:
-            os.close(fd)
 
-
-def _sync_dir(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    def _open(self) -> int:
+        try:
+            return os.open(self.wal, os.O_RDONLY)
+        except FileNotFoundError:
+            # No WAL: the last connection checkpointed it into the database and removed it.
+            return os.open(self.db_path, os.O_RDONLY)
