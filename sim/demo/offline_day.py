@@ -158,14 +158,17 @@ def _linger(net: DemoNetwork, say: Say) -> None:
     def stop(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
-    before = signal.signal(signal.SIGTERM, stop)
+    # SIGINT too: a demo started from a script in the background inherits SIGINT ignored, and
+    # Python then raises no KeyboardInterrupt for it; the promise above is Ctrl-C
+    before = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         say("stopping the demo's collector")
     finally:
-        signal.signal(signal.SIGTERM, before)
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def _verdict(d: Decision) -> str:
