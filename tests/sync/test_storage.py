@@ -58,7 +58,12 @@ class Term:
         assert coll.enroll(f"Bearer {TOKEN}", body)[0] == 201
 
     def pay(self, tokens: list[tuple[bytes, int]], now: int) -> list[Any]:
-        rows, prev0 = [], self.prev
+        prev0 = self.prev
+        return self.send(self.rows(tokens, now), prev0, now)
+
+    def rows(self, tokens: list[tuple[bytes, int]], now: int) -> list[p.BatchRow]:
+        """The next rows of this terminal's chain for (token, amount) pairs, not yet sent."""
+        rows = []
         for raw, amount in tokens:
             self.seq += 1
             tok = parse_token(raw)
@@ -67,7 +72,11 @@ class Term:
             h = chain.Row(*base, self.prev).hash()
             rows.append(p.BatchRow(*base, raw, h))
             self.prev = h
-        payload = p.encode_payload(p.Batch(self.tid, p.new_nonce(), now, prev0, rows, []))
+        return rows
+
+    def send(self, rows: list[p.BatchRow], prev: bytes, now: int) -> list[Any]:
+        """``rows`` (continuing ``prev``) in one signed batch with a fresh nonce; the answers."""
+        payload = p.encode_payload(p.Batch(self.tid, p.new_nonce(), now, prev, rows, []))
         body = p.encode_envelope(self.tid, payload, self.identity.sign(p.batch_message(payload)))
         return list(self.coll.ingest(body)["results"])
 

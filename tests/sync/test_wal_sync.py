@@ -9,7 +9,6 @@ the sync itself is the real one.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import sqlite3
 import threading
@@ -20,8 +19,6 @@ import pytest
 
 from collector.db import Database, DatabaseError
 from collector.wal_sync import WalSync
-from pos import chain
-from pos.tokens import parse_token
 from pos.wire import protocol as p
 from tests.sync.harness import SchemeEnv
 from tests.sync.test_storage import Clock, Term, _collector
@@ -107,26 +104,6 @@ def test_a_database_not_in_wal_mode_syncs_every_commit_itself(tmp_path: Path) ->
         conn.close()
 
 
-def _resend(term: Term, rows: list[p.BatchRow], prev: bytes, now: int) -> list[Any]:
-    """The same rows again in a new batch (a new nonce), as a terminal's next sync sends them."""
-    payload = p.encode_payload(p.Batch(term.tid, p.new_nonce(), now, prev, rows, []))
-    body = p.encode_envelope(term.tid, payload, term.identity.sign(p.batch_message(payload)))
-    return list(term.coll.ingest(body)["results"])
-
-
-def _rows(term: Term, tokens: list[tuple[bytes, int]], now: int) -> list[p.BatchRow]:
-    rows = []
-    for raw, amount in tokens:
-        term.seq += 1
-        tok = parse_token(raw)
-        base = (term.seq, now, "payment", tok.cert.wallet_id, tok.counter, amount, "EUR", "qr", term.tid,
-                hashlib.sha256(raw).digest())  # fmt: skip
-        h = chain.Row(*base, term.prev).hash()
-        rows.append(p.BatchRow(*base, raw, h))
-        term.prev = h
-    return rows
-
-
 def test_a_batch_whose_sync_fails_is_not_acknowledged_and_its_resend_is_stored_once(
     env: SchemeEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -135,14 +112,14 @@ def test_a_batch_whose_sync_fails_is_not_acknowledged_and_its_resend_is_stored_o
         term = Term(coll, tmp_path / "t", "T-SYNC", env.now)
         wallet = env.wallet()
         prev = term.prev
-        rows = _rows(term, [(wallet.token(max_amount=5, now=env.now), 5) for _ in range(3)], env.now)
+        rows = term.rows([(wallet.token(max_amount=5, now=env.now), 5) for _ in range(3)], env.now)
         events: list[Any] = []
         with monkeypatch.context() as m:
             _watch_syncs(m, coll.db, events, fail=True)
             with pytest.raises(DatabaseError, match="syncing the SQLite WAL failed"):
-                _resend(term, rows, prev, env.now)  # answered 503 storage_unavailable
+                term.send(rows, prev, env.now)  # answered 503 storage_unavailable
         assert [name for _, name, _ in events] == ["c.db-wal"]
-        again = _resend(term, rows, prev, env.now)
+        again = term.send(rows, prev, env.now)  # the same rows, a new nonce
         assert [r[1:] for r in again] == [[p.DUPLICATE, "duplicate"]] * 3
         with coll.db.read() as tx:
             assert tx.one("SELECT count(*) FROM entries WHERE terminal_id = 'T-SYNC'")[0] == 3
